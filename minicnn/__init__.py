@@ -1,0 +1,35 @@
+"""minicnn: a from-scratch deep-learning engine for the CNN chapters of Dive into Deep Learning.
+
+>>> import minicnn as mc
+>>> x = mc.tensor([[1.0, 2.0]], requires_grad=True)
+>>> (x * x).sum().backward()
+>>> x.grad
+tensor([[2. 4.]], dtype=float64)
+"""
+
+from . import functional
+from .backend import (
+    available_backends,
+    current_backend,
+    get_backend,
+    manual_seed,
+    use_backend,
+)
+from .tensor import Function, Tensor, as_tensor, is_grad_enabled, no_grad, tensor
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Function",
+    "Tensor",
+    "as_tensor",
+    "available_backends",
+    "current_backend",
+    "functional",
+    "get_backend",
+    "is_grad_enabled",
+    "manual_seed",
+    "no_grad",
+    "tensor",
+    "use_backend",
+]

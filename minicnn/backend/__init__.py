@@ -1,0 +1,173 @@
+"""Array backends: which array library holds the data, and which kernels compute on it.
+
+Three backends, one interface (see :class:`~minicnn.backend.numpy_.NumpyBackend`):
+
+- ``numpy``: NumPy arrays, vectorised NumPy kernels. The readable reference.
+- ``numba``: the same NumPy arrays, with the sliding-window kernels compiled by Numba.
+- ``cupy``:  CuPy arrays on an NVIDIA GPU, the NumPy kernels run through ``xp = cupy``.
+
+Chainer's rule decides where an operation runs: the *array* says CPU or GPU
+(:func:`backend_of`), and for CPU arrays the *active* backend says which CPU kernels
+run. Choose the active backend with :func:`use_backend` or the environment variable
+``MINICNN_BACKEND``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+import numpy
+
+from .window import Window2d, pair
+
+__all__ = [
+    "Window2d",
+    "available_backends",
+    "backend_of",
+    "cpu_generator",
+    "current_backend",
+    "get_array_module",
+    "get_backend",
+    "manual_seed",
+    "pair",
+    "unavailable_reason",
+    "use_backend",
+]
+
+# name -> (module, class). Order is preference order for the default.
+_REGISTRY = {
+    "numpy": ("minicnn.backend.numpy_", "NumpyBackend"),
+    "numba": ("minicnn.backend.numba_", "NumbaBackend"),
+    "cupy": ("minicnn.backend.cupy_", "CupyBackend"),
+}
+_DEFAULT_ORDER = ("numpy",)
+
+_instances: dict = {}
+_reasons: dict[str, str] = {}
+_current = None
+_seed = 0
+_cpu_generator = None
+
+
+def _load(name: str):
+    """Instantiate backend ``name`` once; remember why it failed if it did."""
+    if name in _instances:
+        return _instances[name]
+    if name in _reasons:
+        return None
+    module_name, class_name = _REGISTRY[name]
+    try:
+        module = importlib.import_module(module_name)
+        backend_class = getattr(module, class_name)
+        reason = backend_class.unavailable_reason() if hasattr(backend_class, "unavailable_reason") else None
+        if reason:
+            _reasons[name] = reason
+            return None
+        _instances[name] = backend_class()
+    except ImportError as error:
+        _reasons[name] = f"{name} is not installed ({error})"
+        return None
+    return _instances[name]
+
+
+def available_backends() -> list[str]:
+    """Names of the backends that work on this machine, e.g. ``['numpy', 'numba']``."""
+    return [name for name in _REGISTRY if _load(name) is not None]
+
+
+def unavailable_reason(name: str) -> str | None:
+    """Why backend ``name`` is not available (``None`` when it is)."""
+    if name not in _REGISTRY:
+        return f"unknown backend {name!r}"
+    _load(name)
+    return _reasons.get(name)
+
+
+def get_backend(name: str):
+    """The backend object called ``name``; a clear error when it cannot be used here."""
+    if name not in _REGISTRY:
+        raise ValueError(
+            f"unknown backend {name!r}; backends are {list(_REGISTRY)}, "
+            f"available here: {available_backends()}"
+        )
+    backend = _load(name)
+    if backend is None:
+        raise RuntimeError(
+            f"backend {name!r} is not available: {_reasons[name]}. "
+            f"Available backends: {available_backends()}"
+        )
+    return backend
+
+
+class use_backend:
+    """Make ``name`` the active backend, at once; as a context manager, only inside.
+
+    >>> mc.use_backend("numba")            # from now on
+    >>> with mc.use_backend("numpy"):      # just here
+    ...     ...
+    """
+
+    def __init__(self, name: str):
+        global _current
+        self._previous = _current
+        self.backend = get_backend(name)
+        _current = self.backend
+
+    def __enter__(self):
+        return self.backend
+
+    def __exit__(self, *exc_info):
+        global _current
+        _current = self._previous
+
+
+def current_backend():
+    """The active backend object (``.name``, ``.xp``, kernels)."""
+    global _current
+    if _current is None:
+        requested = os.environ.get("MINICNN_BACKEND")
+        if requested:
+            _current = get_backend(requested)
+        else:
+            _current = next(_load(n) for n in _DEFAULT_ORDER + tuple(_REGISTRY) if _load(n))
+    return _current
+
+
+def backend_of(array):
+    """The backend that computes on ``array``: CuPy arrays run on ``cupy``; NumPy arrays on
+    the active backend when it is a CPU one, otherwise on ``numpy``."""
+    if isinstance(array, numpy.ndarray | numpy.generic):
+        active = current_backend()
+        return active if active.device == "cpu" else get_backend("numpy")
+    cupy_backend = _instances.get("cupy")
+    if cupy_backend is not None and cupy_backend.is_array(array):
+        return cupy_backend
+    raise TypeError(f"not an array of any minicnn backend: {type(array).__name__}")
+
+
+def get_array_module(array):
+    """``numpy`` or ``cupy``, whichever holds ``array`` (Chainer's rule: the data decides)."""
+    return backend_of(array).xp
+
+
+def manual_seed(seed: int) -> None:
+    """Seed every random draw minicnn makes (initialisation, dropout, shuffling)."""
+    global _seed, _cpu_generator
+    _seed = int(seed)
+    _cpu_generator = None
+    for backend in _instances.values():
+        if hasattr(backend, "reseed"):
+            backend.reseed(_seed)
+
+
+def cpu_generator() -> numpy.random.Generator:
+    """The one NumPy generator the CPU backends share (so numpy and numba draw alike)."""
+    global _cpu_generator
+    if _cpu_generator is None:
+        _cpu_generator = numpy.random.default_rng(_seed)
+    return _cpu_generator
+
+
+def current_seed() -> int:
+    return _seed

@@ -1,0 +1,80 @@
+"""``minicnn.nn.functional``: every operation as a function, named as in
+``torch.nn.functional``. Each one is a :class:`~minicnn.tensor.Function` whose
+forward and backward sit side by side in the file of its family:
+
+=================  ==============================================================
+elementwise.py     add sub mul div neg pow exp log relu sigmoid tanh astype
+reduce.py          sum mean
+linear.py          matmul linear
+shape.py           reshape transpose flatten getitem cat
+conv.py            corr2d corr2d_multi_in corr2d_multi_in_out (the chapter's loops),
+                   conv2d (im2col + one matrix product)
+pool.py            pool2d (the chapter's loop), max_pool2d avg_pool2d adaptive_avg_pool2d
+norm.py            batch_norm
+dropout.py         dropout
+loss.py            log_softmax softmax cross_entropy
+=================  ==============================================================
+"""
+
+from .conv import conv2d, corr2d, corr2d_multi_in, corr2d_multi_in_out, corr2d_multi_in_out_1x1
+from .dropout import dropout
+from .elementwise import (
+    add,
+    astype,
+    div,
+    exp,
+    log,
+    mul,
+    neg,
+    pow,
+    relu,
+    sigmoid,
+    sub,
+    sum_to,
+    tanh,
+)
+from .linear import linear, matmul
+from .loss import cross_entropy, log_softmax, softmax
+from .norm import batch_norm
+from .pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d, pool2d
+from .reduce import mean, sum
+from .shape import cat, flatten, getitem, reshape, transpose
+
+__all__ = [
+    "adaptive_avg_pool2d",
+    "add",
+    "astype",
+    "avg_pool2d",
+    "batch_norm",
+    "cat",
+    "conv2d",
+    "corr2d",
+    "corr2d_multi_in",
+    "corr2d_multi_in_out",
+    "corr2d_multi_in_out_1x1",
+    "cross_entropy",
+    "div",
+    "dropout",
+    "exp",
+    "flatten",
+    "getitem",
+    "linear",
+    "log",
+    "log_softmax",
+    "matmul",
+    "max_pool2d",
+    "mean",
+    "mul",
+    "neg",
+    "pool2d",
+    "pow",
+    "relu",
+    "reshape",
+    "sigmoid",
+    "softmax",
+    "sub",
+    "sum",
+    "sum_to",
+    "tanh",
+    "transpose",
+]
