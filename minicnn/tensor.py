@@ -78,7 +78,9 @@ class Tensor:
 
     def item(self):
         if self.size != 1:
-            raise ValueError(f"item(): only a one-element tensor has an item, shape is {self.shape}")
+            raise ValueError(
+                f"item(): only a one-element tensor has an item, shape is {self.shape}"
+            )
         return self.data.reshape(()).item()
 
     def detach(self) -> Tensor:
@@ -316,7 +318,9 @@ def _as_tensors(fn: Function, inputs) -> tuple[Tensor, ...]:
         raise TypeError(f"{fn.op_name}: expected at least one Tensor or array argument")
     if len({type(t.data) for t in tensors}) > 1:
         where = ", ".join(
-            f"{_input_name(fn, k)} on {x.device}" for k, x in enumerate(inputs) if isinstance(x, Tensor)
+            f"{_input_name(fn, k)} on {x.device}"
+            for k, x in enumerate(inputs)
+            if isinstance(x, Tensor)
         )
         raise TypeError(
             f"{fn.op_name}: inputs live on different devices ({where}); move them with .to()"

@@ -60,7 +60,11 @@ def _load(name: str):
     try:
         module = importlib.import_module(module_name)
         backend_class = getattr(module, class_name)
-        reason = backend_class.unavailable_reason() if hasattr(backend_class, "unavailable_reason") else None
+        reason = (
+            backend_class.unavailable_reason()
+            if hasattr(backend_class, "unavailable_reason")
+            else None
+        )
         if reason:
             _reasons[name] = reason
             return None

@@ -71,9 +71,7 @@ class Window2d:
         ``max_padding`` is pooling's rule (PyTorch): padding at most half the kernel.
         """
         if len(x_shape) != 4:
-            raise ValueError(
-                f"{op}: expected a 4-D input (N, C, H, W), got shape {tuple(x_shape)}"
-            )
+            raise ValueError(f"{op}: expected a 4-D input (N, C, H, W), got shape {tuple(x_shape)}")
         kh, kw = pair(kernel, "kernel_size", op)
         sh, sw = pair(stride, "stride", op)
         ph, pw = pair(padding, "padding", op)

@@ -128,7 +128,9 @@ class Conv2d(Function):
 
     def _window(self, x, weight, bias) -> Window2d:
         if x.ndim != 4:
-            raise ValueError(f"conv2d: expected a 4-D input (N, C, H, W), got shape {tuple(x.shape)}")
+            raise ValueError(
+                f"conv2d: expected a 4-D input (N, C, H, W), got shape {tuple(x.shape)}"
+            )
         if weight.ndim != 4:
             raise ValueError(
                 f"conv2d: expected a 4-D weight (out_channels, in_channels, kh, kw), "

@@ -23,7 +23,9 @@ class LogSoftmax(Function):
 
     def forward(self, x):
         if not -x.ndim <= self.dim < x.ndim:
-            raise ValueError(f"log_softmax: dim {self.dim} is out of range for shape {tuple(x.shape)}")
+            raise ValueError(
+                f"log_softmax: dim {self.dim} is out of range for shape {tuple(x.shape)}"
+            )
         self.y = _log_softmax(x, self.dim)
         return self.y
 
@@ -102,8 +104,12 @@ def softmax(input, dim):
 def cross_entropy(input, target, reduction="mean"):
     """As ``torch.nn.functional.cross_entropy`` with class-index targets."""
     if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+        raise ValueError(
+            f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}"
+        )
     target = target.data if isinstance(target, Tensor) else target
     if not hasattr(target, "ndim"):
-        target = get_array_module(input.data if isinstance(input, Tensor) else input).asarray(target)
+        target = get_array_module(input.data if isinstance(input, Tensor) else input).asarray(
+            target
+        )
     return CrossEntropy(target, reduction)(input)

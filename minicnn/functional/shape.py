@@ -77,8 +77,10 @@ class Cat(Function):
         first = xs[0]
         axis = self.axis % first.ndim if -first.ndim <= self.axis < first.ndim else None
         for k, x in enumerate(xs):
-            if axis is None or x.ndim != first.ndim or any(
-                x.shape[d] != first.shape[d] for d in range(first.ndim) if d != axis
+            if (
+                axis is None
+                or x.ndim != first.ndim
+                or any(x.shape[d] != first.shape[d] for d in range(first.ndim) if d != axis)
             ):
                 shapes = [tuple(x.shape) for x in xs]
                 raise ValueError(
