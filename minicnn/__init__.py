@@ -7,7 +7,7 @@
 tensor([[2. 4.]], dtype=float64)
 """
 
-from . import functional
+from . import functional, nn, optim
 from .backend import (
     available_backends,
     current_backend,
@@ -29,6 +29,8 @@ __all__ = [
     "get_backend",
     "is_grad_enabled",
     "manual_seed",
+    "nn",
+    "optim",
     "no_grad",
     "tensor",
     "use_backend",
