@@ -1,0 +1,123 @@
+"""The same training run in PyTorch: the book's recipe, the same Fashion-MNIST files, the
+same shuffled order per epoch, so a minicnn result can be held against PyTorch's.
+
+    python benchmarks/train_torch.py lenet                      # the book's recipe
+    python benchmarks/train_torch.py resnet18 --resize 32 --limit 6000 --epochs 3
+
+Prints the book's two closing lines, and with --json appends a JSON line of the result.
+The PyTorch networks are the book's code, in tests/torch_models.py.
+"""
+
+import argparse
+import json
+import pathlib
+import sys
+import time
+
+import torch
+from torch import nn
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tests"))
+import torch_models  # noqa: E402
+
+from minicnn.data import DataLoader, FashionMNIST  # noqa: E402  (reads the files, sets the order)
+from minicnn.train import RECIPES  # noqa: E402
+
+
+def batches(loader: DataLoader, epoch: int, resize):
+    """The batches minicnn's loader would give in ``epoch``, as torch tensors."""
+    order = loader.order(epoch)
+    for start in range(0, len(loader) * loader.batch_size, loader.batch_size):
+        indices = order[start : start + loader.batch_size]
+        X = torch.from_numpy(loader.images[indices]).float() / 255
+        if resize:
+            X = nn.functional.interpolate(
+                X, size=(resize, resize), mode="bilinear", align_corners=False
+            )
+        yield X, torch.from_numpy(loader.labels[indices])
+
+
+def train(name, epochs, lr, batch_size, resize, limit, seed):
+    """The book's train_ch6, line for line."""
+    torch.manual_seed(seed)
+    net = getattr(torch_models, name)()
+
+    def init_weights(m):
+        if type(m) in (nn.Linear, nn.Conv2d):
+            nn.init.xavier_uniform_(m.weight)
+
+    net.apply(init_weights)
+    train_loader = DataLoader(
+        FashionMNIST(train=True), batch_size, shuffle=True, seed=seed, limit=limit
+    )
+    test_loader = DataLoader(FashionMNIST(train=False), batch_size, limit=limit)
+    optimizer = torch.optim.SGD(net.parameters(), lr=lr)
+    loss_fn = nn.CrossEntropyLoss()
+    seconds = examples = 0
+    for epoch in range(epochs):
+        net.train()
+        loss_sum = correct = count = 0
+        for X, y in batches(train_loader, epoch, resize):
+            start = time.perf_counter()
+            optimizer.zero_grad()
+            y_hat = net(X)
+            loss = loss_fn(y_hat, y)
+            loss.backward()
+            optimizer.step()
+            with torch.no_grad():
+                loss_sum += float(loss) * len(y)
+                correct += int((y_hat.argmax(1) == y).sum())
+                count += len(y)
+            seconds += time.perf_counter() - start
+        examples += count
+        net.eval()
+        with torch.no_grad():
+            right = total = 0
+            for X, y in batches(test_loader, 0, resize):
+                right += int((net(X).argmax(1) == y).sum())
+                total += len(y)
+        result = dict(
+            model=name, engine="pytorch", epoch=epoch + 1, train_loss=loss_sum / count,
+            train_acc=correct / count, test_acc=right / total, examples_per_sec=examples / seconds,
+        )  # fmt: skip
+        print(
+            f"epoch {epoch + 1}: loss {result['train_loss']:.3f}, train acc {result['train_acc']:.3f}, "
+            f"test acc {result['test_acc']:.3f}",
+            flush=True,
+        )
+    print(
+        f"loss {result['train_loss']:.3f}, train acc {result['train_acc']:.3f}, "
+        f"test acc {result['test_acc']:.3f}"
+    )
+    print(f"{result['examples_per_sec']:.1f} examples/sec on cpu (pytorch {torch.__version__})")
+    return result
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("model", choices=list(RECIPES))
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--lr", type=float)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--resize", type=int)
+    parser.add_argument("--limit", type=int)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", help="append the result as a JSON line to this file")
+    args = parser.parse_args()
+    recipe = RECIPES[args.model]
+    result = train(
+        args.model,
+        args.epochs or recipe.num_epochs,
+        args.lr or recipe.lr,
+        args.batch_size or recipe.batch_size,
+        args.resize if args.resize is not None else recipe.resize,
+        args.limit,
+        args.seed,
+    )
+    if args.json:
+        with open(args.json, "a") as file:
+            file.write(json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""The command line: ``minicnn train|summary|gradcheck`` (also ``python -m minicnn``).
+
+minicnn train lenet                       # the book's recipe for LeNet
+minicnn train resnet18 --resize 32 --limit 2000 --epochs 2
+minicnn summary resnet18 --size 224
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import models
+from .backend import available_backends, current_backend, manual_seed, use_backend
+from .train import RECIPES
+
+
+def main(argv=None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.backend:
+        use_backend(args.backend)
+    return args.run(args)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="minicnn", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    train = commands.add_parser(
+        "train", help="train a network on Fashion-MNIST (the book's recipe)"
+    )
+    train.add_argument("model", choices=models.names())
+    train.add_argument("--epochs", type=int, help="default: the book's 10")
+    train.add_argument("--lr", type=float, help="default: the book's, per model")
+    train.add_argument("--batch-size", type=int, help="default: the book's, per model")
+    train.add_argument("--resize", type=int, help="image side; default: the book's, per model")
+    train.add_argument(
+        "--limit", type=int, help="use only the first LIMIT training and test images"
+    )
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument(
+        "--out", help="folder for metrics, curves and checkpoints (default runs/MODEL)"
+    )
+    train.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
+    train.add_argument("--data-root", help="folder holding the Fashion-MNIST files")
+    train.add_argument("--download", action="store_true", help="download the data if not found")
+    train.set_defaults(run=_train)
+
+    summary = commands.add_parser("summary", help="per-layer shapes, parameters and FLOPs")
+    summary.add_argument("model", choices=models.names())
+    summary.add_argument("--size", type=int, help="input side; default: the book's, per model")
+    summary.set_defaults(run=_summary)
+
+    gradcheck = commands.add_parser("gradcheck", help="finite-difference check of a whole network")
+    gradcheck.add_argument("model", choices=models.names())
+    gradcheck.add_argument("--directions", type=int, default=3)
+    gradcheck.set_defaults(run=_gradcheck)
+
+    for command in (train, summary, gradcheck):
+        command.add_argument("--backend", choices=available_backends(), help="array backend")
+    return parser
+
+
+def _train(args) -> int:
+    from .data import load_fashion_mnist
+    from .train import fit
+
+    recipe = RECIPES[args.model]
+    resize = args.resize if args.resize is not None else recipe.resize
+    batch_size = args.batch_size or recipe.batch_size
+    lr = args.lr if args.lr is not None else recipe.lr
+    epochs = args.epochs if args.epochs is not None else recipe.num_epochs
+    manual_seed(args.seed)
+    net = models.get(args.model)
+    train_iter, test_iter = load_fashion_mnist(
+        batch_size, resize=resize, root=args.data_root, limit=args.limit, seed=args.seed,
+        download=args.download,
+    )  # fmt: skip
+    out = args.out or f"runs/{args.model}"
+    print(
+        f"training {args.model} on Fashion-MNIST ({train_iter.num_examples} images): resize "
+        f"{resize}, batch {batch_size}, lr {lr}, {epochs} epochs, backend {current_backend().name}"
+    )
+    fit(net, train_iter, test_iter, epochs, lr, out=out, resume=args.resume)
+    print(f"metrics, curves and checkpoint in {out}/")
+    return 0
+
+
+def _summary(args) -> int:
+    from .summary import summary
+
+    net = models.get(args.model)
+    size = args.size or net.resolution
+    print(summary(net, (1, net.in_channels, size, size)))
+    return 0
+
+
+def _gradcheck(args) -> int:
+    import numpy
+
+    from .functional import cross_entropy
+    from .gradcheck import gradcheck
+    from .tensor import tensor
+
+    manual_seed(0)
+    net = models.get(args.model).double()
+    rng = numpy.random.default_rng(0)
+    x = tensor(rng.random((2, net.in_channels, net.min_size, net.min_size)))
+    y = tensor(rng.integers(0, net.num_classes, 2))
+    params = list(net.parameters())
+    gradcheck(lambda *p: cross_entropy(net(x), y), params, joint=True, directions=args.directions)
+    print(
+        f"{args.model}: gradients of {len(params)} parameter tensors agree with finite differences"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
