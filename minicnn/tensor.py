@@ -122,6 +122,13 @@ class Tensor:
             grad = self.backend.xp.ones_like(self.data)
         elif isinstance(grad, Tensor):
             grad = grad.data
+        if not self.backend.is_array(grad):  # a number, a list, or an array of another device
+            grad = self.backend.asarray(grad, dtype=None if _is_array(grad) else self.dtype)
+        if tuple(grad.shape) != self.shape:
+            raise ValueError(
+                f"backward(): grad has shape {tuple(grad.shape)} but the tensor has shape "
+                f"{self.shape}; they must be equal"
+            )
         if self.creator is None:  # a leaf: d(self)/d(self) = 1
             _accumulate_leaf(self, grad)
             return
@@ -226,9 +233,13 @@ class Tensor:
 
 
 def _accumulate_leaf(tensor: Tensor, grad) -> None:
-    """Leaves keep their gradient; a second path (or a second backward) adds to it."""
+    """Leaves keep their gradient; a second path (or a second backward) adds to it.
+
+    The first gradient is copied: backward may hand out a read-only broadcast view, or
+    one array to several inputs (``a + b``), and ``.grad`` must be the leaf's own.
+    """
     if tensor.grad is None:
-        tensor.grad = Tensor(grad)
+        tensor.grad = Tensor(grad.copy())
     else:
         tensor.grad = Tensor(tensor.grad.data + grad)
 
@@ -350,19 +361,28 @@ def _input_name(fn: Function, k: int) -> str:
 
 
 def tensor(data, requires_grad: bool = False, dtype=None) -> Tensor:
-    """A new leaf tensor on the active backend. Keeps the array's dtype unless ``dtype``
-    is given (Python floats become float64, as in NumPy)."""
+    """A new leaf tensor on the active backend, holding a copy of ``data`` (as
+    ``torch.tensor``). Keeps the array's dtype unless ``dtype`` is given (Python floats
+    become float64, as in NumPy)."""
+    array = _on_backend(data, dtype)
+    if array is data or (isinstance(data, Tensor) and array is data.data):
+        array = array.copy()
+    return Tensor(array, requires_grad=requires_grad)
+
+
+def as_tensor(value) -> Tensor:
+    """``value`` itself when it is a Tensor, otherwise a tensor on the active backend that
+    shares its memory where it can (as ``torch.as_tensor``)."""
+    return value if isinstance(value, Tensor) else Tensor(_on_backend(value, None))
+
+
+def _on_backend(data, dtype):
     if isinstance(data, Tensor):
         data = data.data
     backend = current_backend()
     if not (backend.is_array(data) or isinstance(data, numpy.ndarray)):
         data = numpy.asarray(data)
-    return Tensor(backend.asarray(data, dtype=dtype), requires_grad=requires_grad)
-
-
-def as_tensor(value) -> Tensor:
-    """``value`` itself when it is a Tensor, otherwise :func:`tensor` of it."""
-    return value if isinstance(value, Tensor) else tensor(value)
+    return backend.asarray(data, dtype=dtype)
 
 
 # Operator sugar (x + y, x @ w, x.sum()) dispatches to minicnn.functional, which

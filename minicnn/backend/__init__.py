@@ -70,7 +70,10 @@ def _load(name: str):
             return None
         _instances[name] = backend_class()
     except ImportError as error:
-        _reasons[name] = f"{name} is not installed ({error})"
+        if error.name == module_name:  # minicnn's own module for it is missing, not the library
+            _reasons[name] = f"minicnn has no {name} backend module ({module_name})"
+        else:
+            _reasons[name] = f"{name} is not installed ({error})"
         return None
     return _instances[name]
 

@@ -36,7 +36,9 @@ class NumpyBackend:
         return isinstance(obj, self.xp.ndarray)
 
     def asarray(self, data, dtype=None):
-        """Bring ``data`` (list, scalar, NumPy or this backend's array) onto this backend."""
+        """Bring ``data`` (list, scalar, NumPy or CuPy array) onto this backend."""
+        if hasattr(data, "__cuda_array_interface__"):  # a CuPy array: copy it to the host
+            data = data.get()
         return self.xp.asarray(data, dtype=dtype)
 
     def to_numpy(self, array) -> numpy.ndarray:

@@ -19,7 +19,7 @@ import math
 import numpy
 
 from ..backend import current_backend, get_array_module, pair
-from ..tensor import Tensor, tensor
+from ..tensor import Tensor, as_tensor
 from .fashion_mnist import FashionMNIST
 
 __all__ = ["DataLoader", "load_fashion_mnist", "resize_bilinear"]
@@ -173,7 +173,7 @@ class DataLoader:
         X = pixels.astype(numpy.float32) / numpy.float32(255)
         if self.resize is not None:
             X = resize_bilinear(X, self.resize)
-        return tensor(X), tensor(backend.asarray(self.labels[indices]))
+        return as_tensor(X), as_tensor(backend.asarray(self.labels[indices]))
 
     def __repr__(self) -> str:
         return (

@@ -84,6 +84,11 @@ def corr2d_multi_in_out_1x1(X, K) -> Tensor:
     _require_ndim("corr2d_multi_in_out_1x1", "K", K, 4, "(OC, C, 1, 1)")
     c, h, w = X.shape
     oc = K.shape[0]
+    if K.shape[1:] != (c, 1, 1):
+        raise ValueError(
+            f"corr2d_multi_in_out_1x1: expected K of shape (OC, {c}, 1, 1) for X {tuple(X.shape)}, "
+            f"got {tuple(K.shape)}"
+        )
     return Tensor((K.reshape(oc, c) @ X.reshape(c, h * w)).reshape(oc, h, w))
 
 

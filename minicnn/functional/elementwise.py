@@ -134,19 +134,21 @@ class ReLU(Function):
 
     def forward(self, x):
         self.mask = x > 0
-        return x * self.mask
+        return get_array_module(x).maximum(x, 0)  # not x * mask: -inf * 0 is nan
 
     def backward(self, gy):
         return gy * self.mask
 
 
 class Sigmoid(Function):
-    """``1 / (1 + exp(-x))``, computed as ``(1 + tanh(x/2)) / 2`` so it never overflows;
-    d/dx = y (1 - y)."""
+    """``1 / (1 + exp(-x))``, computed from ``e = exp(-|x|)`` as ``1 / (1 + e)`` for x >= 0
+    and ``e / (1 + e)`` for x < 0, so it never overflows and keeps full relative precision
+    for very negative x (``(1 + tanh(x/2)) / 2`` cancels to 0 there); d/dx = y (1 - y)."""
 
     def forward(self, x):
         xp = get_array_module(x)
-        self.y = 0.5 * (1 + xp.tanh(0.5 * x))
+        e = xp.exp(-xp.abs(x))
+        self.y = xp.where(x >= 0, 1, e) / (1 + e)
         return self.y
 
     def backward(self, gy):
@@ -198,7 +200,9 @@ def neg(x):
 
 def pow(x, exponent):
     """``x ** exponent`` for a number ``exponent``."""
-    if not isinstance(exponent, int | float):
+    if isinstance(exponent, numpy.generic) and exponent.ndim == 0:
+        exponent = exponent.item()  # a Python number, so float32 stays float32 (NEP 50)
+    if not isinstance(exponent, int | float) or isinstance(exponent, bool):
         raise TypeError(f"pow: exponent must be a number, got {type(exponent).__name__}")
     return Pow(exponent)(x)
 

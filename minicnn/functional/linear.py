@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy
+
 from ..tensor import Function
 from .elementwise import sum_to
 
@@ -24,6 +26,13 @@ class MatMul(Function):
             raise ValueError(
                 f"matmul: inner dimensions differ: a is {tuple(a.shape)}, b is {tuple(b.shape)}"
             )
+        try:
+            numpy.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        except ValueError:
+            raise ValueError(
+                f"matmul: batch dimensions do not broadcast: a is {tuple(a.shape)}, "
+                f"b is {tuple(b.shape)}"
+            ) from None
         self.a, self.b = a, b
         return a @ b
 
@@ -50,8 +59,8 @@ class Linear(Function):
             )
         if weight.ndim != 2 or x.shape[1] != weight.shape[1]:
             raise ValueError(
-                f"linear: input has {x.shape[1]} features but weight has shape "
-                f"{tuple(weight.shape)} (out_features, in_features)"
+                f"linear: input has {x.shape[1]} features (shape {tuple(x.shape)}) but weight "
+                f"has shape {tuple(weight.shape)} (out_features, in_features)"
             )
         if bias is not None and bias.shape != (weight.shape[0],):
             raise ValueError(

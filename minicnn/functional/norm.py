@@ -37,7 +37,7 @@ class BatchNorm(Function):
 
     def forward(self, x, weight=None, bias=None):
         xp = get_array_module(x)
-        self.axes, param_shape = self._layout(x, weight)
+        self.axes, param_shape = self._layout(x, weight, bias)
         if self.training:
             count = x.size // x.shape[1]
             if count <= 1:
@@ -74,7 +74,7 @@ class BatchNorm(Function):
         grad_bias = gy.sum(axis=self.axes)
         return grad_x, grad_weight, grad_bias
 
-    def _layout(self, x, weight):
+    def _layout(self, x, weight, bias):
         """The axes to normalise over and the broadcast shape of per-channel values."""
         if x.ndim not in (2, 4):
             raise ValueError(
@@ -84,13 +84,19 @@ class BatchNorm(Function):
         channels = x.shape[1]
         for name, value in (
             ("weight", weight),
+            ("bias", bias),
             ("running_mean", self.running_mean),
             ("running_var", self.running_var),
         ):
             if value is not None and tuple(value.shape) != (channels,):
                 raise ValueError(
                     f"batch_norm: input has {channels} channels (shape {tuple(x.shape)}) but "
-                    f"{name} has shape {tuple(value.shape)}"
+                    f"{name} has shape {tuple(value.shape)}; expected ({channels},)"
+                )
+            if name.startswith("running") and value is not None and value.dtype != x.dtype:
+                raise TypeError(
+                    f"batch_norm: input is {x.dtype} but {name} is {value.dtype}; convert "
+                    "them to one float dtype (Module.float()/.double())"
                 )
         if not self.training and (self.running_mean is None or self.running_var is None):
             raise ValueError("batch_norm: evaluation mode needs running_mean and running_var")

@@ -4,12 +4,12 @@ flatten, indexing and concatenation. Their backward moves the gradient back."""
 from __future__ import annotations
 
 from ..backend import get_array_module
-from ..tensor import Function
+from ..tensor import Function, Tensor
 
 
 class Reshape(Function):
     def __init__(self, shape):
-        self.shape = tuple(shape)
+        self.shape = (shape,) if isinstance(shape, int) else tuple(shape)
 
     def forward(self, x):
         self.x_shape = x.shape
@@ -28,7 +28,7 @@ class Transpose(Function):
     """Permute axes (reverse them when ``axes`` is None); backward applies the inverse."""
 
     def __init__(self, axes=None):
-        self.axes = None if axes is None else tuple(axes)
+        self.axes = None if axes is None else (axes,) if isinstance(axes, int) else tuple(axes)
 
     def forward(self, x):
         if self.axes is not None and sorted(a % x.ndim for a in self.axes) != list(range(x.ndim)):
@@ -120,6 +120,11 @@ def flatten(x, start_dim=0, end_dim=-1):
 
 
 def getitem(x, index):
+    """``x[index]``; an index may hold Tensors (``y_hat[range(n), y]``), used as arrays."""
+    if isinstance(index, tuple):
+        index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    elif isinstance(index, Tensor):
+        index = index.data
     return GetItem(index)(x)
 
 

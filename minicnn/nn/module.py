@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import numpy
 
 from ..backend import get_backend
-from ..tensor import Tensor, tensor
+from ..tensor import Tensor, as_tensor
 
 
 class Parameter(Tensor):
@@ -105,7 +105,7 @@ class Module:
         outermost module called (``layer '1.0.conv1' (Conv2d(...))``).
         """
         global _call_depth
-        args = tuple(tensor(a) if isinstance(a, numpy.ndarray) else a for a in args)
+        args = tuple(as_tensor(a) if isinstance(a, numpy.ndarray) else a for a in args)
         _call_depth += 1
         try:
             return self.forward(*args, **kwargs)
