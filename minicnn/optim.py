@@ -20,7 +20,8 @@ class Optimizer:
         for k, p in enumerate(self.params):
             if not isinstance(p, Tensor):
                 raise TypeError(
-                    f"{type(self).__name__}: parameter {k} is a {type(p).__name__}, not a Tensor"
+                    f"{type(self).__name__}: parameter {k} is a {type(p).__name__}, not a Tensor "
+                    "(pass model.parameters())"
                 )
         self.defaults = defaults
         for name, value in defaults.items():
@@ -45,7 +46,7 @@ class Optimizer:
         return {
             "hyperparameters": {name: getattr(self, name) for name in self.defaults},
             "state": {
-                index: {k: _host(v) for k, v in buffers.items()}
+                index: {k: _host_copy(v) for k, v in buffers.items()}
                 for index, buffers in self.state.items()
             },
         }
@@ -57,7 +58,7 @@ class Optimizer:
         for index, buffers in state_dict["state"].items():
             backend = self.params[int(index)].backend
             self.state[int(index)] = {
-                k: backend.asarray(v) if isinstance(v, numpy.ndarray) else v
+                k: backend.asarray(v).copy() if isinstance(v, numpy.ndarray) else v
                 for k, v in buffers.items()
             }
 
@@ -78,6 +79,8 @@ class SGD(Optimizer):
             raise ValueError(
                 f"SGD: lr, momentum and weight_decay must be >= 0, got {lr}, {momentum}, {weight_decay}"
             )
+        if nesterov and momentum == 0:
+            raise ValueError("SGD: nesterov=True needs a momentum > 0")
         super().__init__(
             params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov)
         )
@@ -105,6 +108,12 @@ class Adam(Optimizer):
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0):  # fmt: skip
+        if lr < 0 or eps < 0 or weight_decay < 0:
+            raise ValueError(
+                f"Adam: lr, eps and weight_decay must be >= 0, got {lr}, {eps}, {weight_decay}"
+            )
+        if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
+            raise ValueError(f"Adam: betas must be two numbers in [0, 1), got {betas}")
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
 
     def update(self, param, grad, state):
@@ -127,5 +136,8 @@ class Adam(Optimizer):
         param.data -= (self.lr / bias_correction1) * (m / denom)
 
 
-def _host(value):
-    return value.get() if hasattr(value, "__cuda_array_interface__") else value
+def _host_copy(value):
+    """A NumPy copy of a buffer (the optimizer keeps updating its own in place)."""
+    if hasattr(value, "__cuda_array_interface__"):
+        return value.get()
+    return value.copy() if isinstance(value, numpy.ndarray) else value
