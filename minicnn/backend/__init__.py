@@ -147,9 +147,10 @@ def backend_of(array):
     if isinstance(array, numpy.ndarray | numpy.generic):
         active = current_backend()
         return active if active.device == "cpu" else get_backend("numpy")
-    cupy_backend = _instances.get("cupy")
-    if cupy_backend is not None and cupy_backend.is_array(array):
-        return cupy_backend
+    if hasattr(array, "__cuda_array_interface__"):
+        cupy_backend = get_backend("cupy")
+        if cupy_backend.is_array(array):
+            return cupy_backend
     raise TypeError(f"not an array of any minicnn backend: {type(array).__name__}")
 
 
