@@ -7,7 +7,7 @@
 tensor([[2. 4.]], dtype=float64)
 """
 
-from . import functional, nn, optim
+from . import data, functional, models, nn, optim, train
 from .backend import (
     available_backends,
     current_backend,
@@ -15,6 +15,7 @@ from .backend import (
     manual_seed,
     use_backend,
 )
+from .summary import summary
 from .tensor import Function, Tensor, as_tensor, is_grad_enabled, no_grad, tensor
 
 __version__ = "0.1.0"
@@ -25,13 +26,17 @@ __all__ = [
     "as_tensor",
     "available_backends",
     "current_backend",
+    "data",
     "functional",
     "get_backend",
     "is_grad_enabled",
     "manual_seed",
+    "models",
     "nn",
     "optim",
     "no_grad",
+    "summary",
     "tensor",
+    "train",
     "use_backend",
 ]

@@ -8,7 +8,7 @@ The output of ``fn`` is reduced to a scalar with fixed random weights,
 
       dL/dx[k] ~ (L(x + eps e_k) - L(x - eps e_k)) / (2 eps)
 
-- large inputs, along a few random directions d (a directional derivative)::
+- large inputs, along a few random unit directions d (a directional derivative)::
 
       <dL/dx, d> ~ (L(x + eps d) - L(x - eps d)) / (2 eps)
 
@@ -17,6 +17,7 @@ and each estimate must equal what ``backward`` computed, within ``atol + rtol * 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import numpy
@@ -126,7 +127,7 @@ def _check_elements(loss, k, tensor, grad, eps, atol, rtol) -> None:
 def _check_directions(loss, k, tensor, grad, rng, eps, atol, rtol, directions) -> None:
     xp = tensor.backend.xp
     for d in range(directions):
-        direction = rng.standard_normal(tensor.shape)
+        direction = _unit(rng.standard_normal(tensor.shape))
         numeric = _central_difference(loss, tensor, xp.asarray(direction), eps)
         analytic = float((grad * direction).sum())
         if abs(analytic - numeric) > atol + rtol * abs(numeric):
@@ -140,6 +141,8 @@ def _check_directions(loss, k, tensor, grad, rng, eps, atol, rtol, directions) -
 def _check_joint(loss, inputs, checked, analytic, rng, eps, atol, rtol, directions) -> bool:
     for d in range(directions):
         moves = {k: rng.standard_normal(inputs[k].shape) for k in checked}
+        norm = math.sqrt(sum(float((m * m).sum()) for m in moves.values()))
+        moves = {k: m / norm for k, m in moves.items()}  # one unit step over all inputs
         originals = {k: inputs[k].data.copy() for k in checked}
         xp = inputs[checked[0]].backend.xp
 
@@ -159,6 +162,11 @@ def _check_joint(loss, inputs, checked, analytic, rng, eps, atol, rtol, directio
                 f"{_relative(analytic_value, numeric):.3g}"
             )
     return True
+
+
+def _unit(direction: numpy.ndarray) -> numpy.ndarray:
+    """The direction scaled to length 1, so that ``eps`` is the length of the step."""
+    return direction / numpy.linalg.norm(direction)
 
 
 def _relative(a: float, b: float) -> float:

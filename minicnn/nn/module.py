@@ -309,6 +309,7 @@ def _name_layer(root: Module, error: Exception) -> Exception:
     layer = error.minicnn_layer
     path = next((name for name, module in root.named_modules() if module is layer), "?")
     summary = repr(layer).split("\n", 1)[0]
-    named = type(error)(f"layer '{path}' ({summary}) of {type(root).__name__}: {error}")
+    root_name = getattr(root, "name", None) or type(root).__name__
+    named = type(error)(f"layer '{path}' ({summary}) of {root_name}: {error}")
     named.minicnn_layer = layer
     return named

@@ -1,0 +1,60 @@
+"""Each network example runs at a small ``--size`` and prints the book's shape walk-through."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# script -> (a small size it accepts, the last line of its walk-through)
+EXAMPLES = {
+    "lenet": (28, "Linear output shape:\t (1, 10)"),
+    "alexnet": (193, "Linear output shape:\t (1, 10)"),
+    "vgg": (224, "Linear output shape:\t (1, 10)"),
+    "nin": (67, "Flatten output shape:\t (1, 10)"),
+    "googlenet": (32, "Linear output shape:\t (1, 10)"),
+    "resnet": (32, "Linear output shape:\t (1, 10)"),
+    "densenet": (29, "Linear output shape:\t (1, 10)"),
+}
+
+
+def run_example(name, *args):
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    )
+    return subprocess.run(
+        [sys.executable, str(ROOT / "examples" / f"{name}.py"), *args],
+        capture_output=True, text=True, cwd=ROOT, env=env, timeout=300,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_network_example_prints_the_walk_through(name):
+    size, last_shape = EXAMPLES[name]
+    result = run_example(name, "--size", str(size))
+    assert result.returncode == 0, result.stderr
+    walk = [line for line in result.stdout.splitlines() if " output shape:\t " in line]
+    assert walk and walk[-1] == last_shape, result.stdout
+
+
+def test_resnet_example_at_224_prints_the_book_shapes():
+    result = run_example("resnet", "--size", "224")
+    assert result.returncode == 0, result.stderr
+    shapes = [
+        line.split("\t ")[1] for line in result.stdout.splitlines() if " output shape:\t " in line
+    ]
+    assert shapes == [
+        "(1, 64, 56, 56)", "(1, 64, 56, 56)", "(1, 128, 28, 28)", "(1, 256, 14, 14)",
+        "(1, 512, 7, 7)", "(1, 512, 1, 1)", "(1, 512)", "(1, 10)",
+    ]  # fmt: skip
+
+
+def test_a_size_too_small_is_the_network_error():
+    result = run_example("densenet", "--size", "16")
+    assert result.returncode != 0
+    assert "densenet: input of shape (1, 1, 16, 16) is too small" in result.stderr
