@@ -89,6 +89,13 @@ def lenet_scratch_bn():
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--train",
+        action="store_true",
+        help="then train this from-scratch LeNet-BN with the book's recipe",
+    )
+    parser.add_argument("--epochs", type=int, default=10, help="with --train")
+    parser.add_argument("--limit", type=int, help="with --train: use only the first LIMIT images")
     args = parser.parse_args(argv)
 
     mc.manual_seed(args.seed)
@@ -106,6 +113,11 @@ def main(argv=None):
     print("gamma", net[1].gamma.numpy().reshape(-1))
     print("beta ", net[1].beta.numpy().reshape(-1))
     print("moving_mean", net[1].moving_mean.numpy().reshape(-1))
+    if args.train:  # the framework layer's LeNet-BN: `minicnn train lenet_bn`
+        recipe = mc.train.RECIPES["lenet_bn"]
+        mc.manual_seed(args.seed)
+        data = mc.data.load_fashion_mnist(recipe.batch_size, limit=args.limit, seed=args.seed)
+        mc.train.fit(lenet_scratch_bn(), *data, args.epochs, recipe.lr, out="runs/lenet_bn_scratch")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """D2L 7.4 Multiple Input and Multiple Output Channels, and the 1x1 convolution.
 
-    python examples/channels.py
+python examples/channels.py
 """
 
 import numpy as np
@@ -10,8 +10,12 @@ from minicnn.functional import corr2d_multi_in, corr2d_multi_in_out, corr2d_mult
 
 
 def book_inputs():
-    X = np.array([[[0.0, 1.0, 2.0], [3.0, 4.0, 5.0], [6.0, 7.0, 8.0]],
-                  [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]])
+    X = np.array(
+        [
+            [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0], [6.0, 7.0, 8.0]],
+            [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]],
+        ]
+    )
     K = np.array([[[0.0, 1.0], [2.0, 3.0]], [[1.0, 2.0], [3.0, 4.0]]])
     return X, K  # fmt: skip
 

@@ -1,6 +1,6 @@
 """D2L 7.2 Convolutions for Images: cross-correlation, edge detection, learning a kernel.
 
-    python examples/conv_layer.py
+python examples/conv_layer.py
 """
 
 import numpy as np

@@ -1,8 +1,8 @@
 """D2L 7.3 Padding and Stride: how kernel, padding and stride set the output shape.
 
-    OH = (H + 2*ph - kh) // sh + 1,   OW = (W + 2*pw - kw) // sw + 1
+OH = (H + 2*ph - kh) // sh + 1,   OW = (W + 2*pw - kw) // sw + 1
 
-    python examples/padding_and_strides.py
+python examples/padding_and_strides.py
 """
 
 import numpy as np

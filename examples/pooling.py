@@ -1,6 +1,6 @@
 """D2L 7.5 Pooling: max and average pooling, padding and stride, multiple channels.
 
-    python examples/pooling.py
+python examples/pooling.py
 """
 
 import numpy as np

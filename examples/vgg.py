@@ -3,37 +3,23 @@
     python examples/vgg.py                # VGG-11 with widths / 4, which the book trains
     python examples/vgg.py --ratio 1      # the full VGG-11 of the book's walk-through
 
-Prints each top-level block's output shape, as the book does, then mc.summary's table.
+Prints each top-level block's output shape, as the book does, then mc.summary's table;
+--train then trains it with the book's recipe (--epochs, --limit for a shorter run).
 """
 
-import argparse
-
-import numpy as np
+from _network_example import main
 
 import minicnn as mc
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, help="input height and width (default: the book's)")
+def ratio_argument(parser):
     parser.add_argument("--ratio", type=int, default=4, help="divide every width by this")
-    args = parser.parse_args()
-    net = mc.models.vgg11(ratio=args.ratio)
-    size = args.size or net.resolution
-    X = mc.tensor(np.random.default_rng(0).random((1, 1, size, size), dtype=np.float32))
-    net.check_input(X)  # a clear error for a size the network cannot take
-    net.eval()  # one image: batch norm in training would need more than one value per channel
-    with mc.no_grad():
-        for layer in net:
-            X = layer(X)
-            print(layer.__class__.__name__, "output shape:\t", X.shape)
-    summary = getattr(mc, "summary", None)
-    if summary is None:
-        print("(mc.summary is not available in this version: no per-layer table)")
-    else:
-        print()
-        print(summary(net, (1, 1, size, size)))
 
 
 if __name__ == "__main__":
-    main()
+    main(
+        "vgg11",
+        __doc__,
+        build=lambda args: mc.models.vgg11(ratio=args.ratio),
+        add_arguments=ratio_argument,
+    )

@@ -11,8 +11,7 @@ import argparse
 import sys
 
 from . import models
-from .backend import available_backends, current_backend, manual_seed, use_backend
-from .train import RECIPES
+from .backend import available_backends, manual_seed, use_backend
 
 
 def main(argv=None) -> int:
@@ -63,27 +62,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _train(args) -> int:
-    from .data import load_fashion_mnist
-    from .train import fit
+    from .train import train_recipe
 
-    recipe = RECIPES[args.model]
-    resize = args.resize if args.resize is not None else recipe.resize
-    batch_size = args.batch_size or recipe.batch_size
-    lr = args.lr if args.lr is not None else recipe.lr
-    epochs = args.epochs if args.epochs is not None else recipe.num_epochs
-    manual_seed(args.seed)
-    net = models.get(args.model)
-    train_iter, test_iter = load_fashion_mnist(
-        batch_size, resize=resize, root=args.data_root, limit=args.limit, seed=args.seed,
-        download=args.download,
+    train_recipe(
+        args.model, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+        resize=args.resize, limit=args.limit, seed=args.seed, out=args.out, resume=args.resume,
+        data_root=args.data_root, download=args.download,
     )  # fmt: skip
-    out = args.out or f"runs/{args.model}"
-    print(
-        f"training {args.model} on Fashion-MNIST ({train_iter.num_examples} images): resize "
-        f"{resize}, batch {batch_size}, lr {lr}, {epochs} epochs, backend {current_backend().name}"
-    )
-    fit(net, train_iter, test_iter, epochs, lr, out=out, resume=args.resume)
-    print(f"metrics, curves and checkpoint in {out}/")
     return 0
 
 

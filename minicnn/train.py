@@ -82,6 +82,48 @@ class History:
         )
 
 
+def train_recipe(
+    model: str,
+    *,
+    epochs: int | None = None,
+    lr: float | None = None,
+    batch_size: int | None = None,
+    resize: int | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+    out: str | os.PathLike | None = None,
+    resume: bool = False,
+    data_root=None,
+    download: bool = False,
+    log=print,
+) -> History:
+    """Train ``mc.models.get(model)`` on Fashion-MNIST with the book's recipe for it
+    (:data:`RECIPES`); every argument given overrides its part of the recipe. This is
+    what ``minicnn train MODEL`` and the examples' ``--train`` run."""
+    from . import models
+    from .backend import manual_seed
+    from .data import load_fashion_mnist
+
+    recipe = RECIPES[model]
+    resize = recipe.resize if resize is None else resize
+    batch_size = batch_size or recipe.batch_size
+    lr = recipe.lr if lr is None else lr
+    epochs = recipe.num_epochs if epochs is None else epochs
+    out = out or f"runs/{model}"
+    manual_seed(seed)
+    net = models.get(model)
+    train_iter, test_iter = load_fashion_mnist(
+        batch_size, resize=resize, root=data_root, limit=limit, seed=seed, download=download
+    )
+    log(
+        f"training {model} on Fashion-MNIST ({train_iter.num_examples} images): resize "
+        f"{resize}, batch {batch_size}, lr {lr}, {epochs} epochs, backend {current_backend().name}"
+    )
+    history = fit(net, train_iter, test_iter, epochs, lr, out=out, resume=resume, log=log)
+    log(f"metrics, curves and checkpoint in {out}/")
+    return history
+
+
 # ---- the book's pieces --------------------------------------------------------------
 def init_weights(net: nn.Module) -> None:
     """xavier_uniform_ on the weight of every layer that is exactly a Conv2d or Linear."""

@@ -58,3 +58,21 @@ def test_a_size_too_small_is_the_network_error():
     result = run_example("densenet", "--size", "16")
     assert result.returncode != 0
     assert "densenet: input of shape (1, 1, 16, 16) is too small" in result.stderr
+
+
+def test_train_flag_trains_with_the_books_recipe(tmp_path):
+    from minicnn.data import FashionMNIST
+
+    try:
+        FashionMNIST(train=False)
+    except FileNotFoundError as error:
+        pytest.skip(f"needs the Fashion-MNIST files (apt-get install dataset-fashion-mnist): {error}")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "lenet.py"), "--train", "--epochs", "1",
+         "--limit", "256"],
+        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "lr 0.9" in result.stdout and "examples/sec on cpu" in result.stdout
+    assert (tmp_path / "runs" / "lenet" / "curves.png").exists()
