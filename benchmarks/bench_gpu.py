@@ -1,0 +1,113 @@
+"""minicnn on CuPy against PyTorch on CUDA: one training step (forward, backward, SGD
+update) of each network at batch 128 and the book's resolution, median of 5 after
+warm-up, each step ending in a device synchronisation.
+
+    python benchmarks/bench_gpu.py                    # on a machine with an NVIDIA GPU
+    python benchmarks/bench_gpu.py --device cpu --nets lenet --batch 8   # the harness, on a CPU
+
+Prints a markdown table: network, minicnn ms, PyTorch ms, ratio (target: <= 3, PyTorch
+uses cuDNN, minicnn im2col + cuBLAS). On the CPU the same code times minicnn's numpy
+backend against PyTorch CPU, to check the harness where no GPU is at hand.
+"""
+
+import argparse
+import pathlib
+import statistics
+import sys
+import time
+
+import numpy
+import torch
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tests"))
+import torch_models  # noqa: E402
+
+import minicnn as mc  # noqa: E402
+
+
+def timed(step, synchronize, warmup=2, repeat=5) -> float:
+    """Median seconds of ``repeat`` steps after ``warmup`` steps, each synchronised."""
+    for _ in range(warmup):
+        step()
+    synchronize()
+    seconds = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        step()
+        synchronize()
+        seconds.append(time.perf_counter() - start)
+    return statistics.median(seconds)
+
+
+def batch(size, resolution):
+    rng = numpy.random.default_rng(0)
+    x = rng.standard_normal((size, 1, resolution, resolution), dtype=numpy.float32)
+    return x, rng.integers(0, 10, size=size, dtype=numpy.int64)
+
+
+def minicnn_step(name, size, backend):
+    with mc.use_backend(backend):
+        mc.manual_seed(0)
+        net = mc.models.get(name)  # parameters created on the active backend
+        x, y = batch(size, net.resolution)
+        x, y = mc.tensor(x), mc.tensor(y)  # copied to the device once, before timing
+    loss_fn, optimizer = mc.nn.CrossEntropyLoss(), mc.optim.SGD(net.parameters(), lr=0.01)
+
+    def step():
+        with mc.use_backend(backend):
+            optimizer.zero_grad()
+            loss_fn(net(x), y).backward()
+            optimizer.step()
+
+    return step, net.resolution
+
+
+def torch_step(name, size, resolution, device):
+    torch.manual_seed(0)
+    net = getattr(torch_models, name)().to(device)
+    x, y = batch(size, resolution)
+    x, y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+    loss_fn, optimizer = torch.nn.CrossEntropyLoss(), torch.optim.SGD(net.parameters(), lr=0.01)
+
+    def step():
+        optimizer.zero_grad()
+        loss_fn(net(x), y).backward()
+        optimizer.step()
+
+    return step
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--nets", default=",".join(mc.models.names()))
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
+    args = parser.parse_args()
+    backend = "cupy" if args.device == "cuda" else "numpy"
+    if args.device == "cuda":
+        import cupy
+
+        sync_minicnn = cupy.cuda.Device().synchronize
+        sync_torch = torch.cuda.synchronize
+        print(
+            f"GPU: {torch.cuda.get_device_name()}; CuPy {cupy.__version__}, PyTorch {torch.__version__}"
+        )
+    else:
+        sync_minicnn = sync_torch = lambda: None
+    print(
+        f"\n| network | batch | resolution | minicnn-{backend} ms | pytorch-{args.device} ms | ratio |"
+    )
+    print("|---|---|---|---|---|---|")
+    for name in args.nets.split(","):
+        step, resolution = minicnn_step(name, args.batch, backend)
+        mine = timed(step, sync_minicnn)
+        theirs = timed(torch_step(name, args.batch, resolution, args.device), sync_torch)
+        print(
+            f"| {name} | {args.batch} | {resolution} | {1e3 * mine:.1f} | {1e3 * theirs:.1f} | "
+            f"{mine / theirs:.2f} |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
