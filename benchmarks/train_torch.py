@@ -5,7 +5,10 @@ same shuffled order per epoch, so a minicnn result can be held against PyTorch's
     python benchmarks/train_torch.py resnet18 --resize 32 --limit 6000 --epochs 3
 
 Prints the book's two closing lines, and with --json appends a JSON line of the result.
-The PyTorch networks are the book's code, in tests/torch_models.py.
+The PyTorch networks are the book's code, in tests/torch_models.py. By default they start
+from the very weights a minicnn run with the same --seed starts from (the book's xavier
+init, drawn by minicnn and copied across through the shared state_dict keys), so the two
+runs differ only in floating-point rounding; --torch-init draws them with torch instead.
 """
 
 import argparse
@@ -20,33 +23,46 @@ from torch import nn
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tests"))
 import torch_models  # noqa: E402
 
+import minicnn as mc  # noqa: E402
 from minicnn.data import DataLoader, FashionMNIST  # noqa: E402  (reads the files, sets the order)
-from minicnn.train import RECIPES  # noqa: E402
+from minicnn.train import RECIPES, init_weights  # noqa: E402
 
 
-def batches(loader: DataLoader, epoch: int, resize):
-    """The batches minicnn's loader would give in ``epoch``, as torch tensors."""
+def batches(loader: DataLoader, epoch: int, resize, device="cpu"):
+    """The batches minicnn's loader would give in ``epoch``, as torch tensors on ``device``."""
     order = loader.order(epoch)
     for start in range(0, len(loader) * loader.batch_size, loader.batch_size):
         indices = order[start : start + loader.batch_size]
-        X = torch.from_numpy(loader.images[indices]).float() / 255
+        X = torch.from_numpy(loader.images[indices]).to(device).float() / 255
         if resize:
             X = nn.functional.interpolate(
                 X, size=(resize, resize), mode="bilinear", align_corners=False
             )
-        yield X, torch.from_numpy(loader.labels[indices])
+        yield X, torch.from_numpy(loader.labels[indices]).to(device)
 
 
-def train(name, epochs, lr, batch_size, resize, limit, seed):
-    """The book's train_ch6, line for line."""
+def initial_net(name, seed, torch_init):
+    """The book's network with the book's init: minicnn's draws (the default) or torch's."""
     torch.manual_seed(seed)
     net = getattr(torch_models, name)()
+    if torch_init:
 
-    def init_weights(m):
-        if type(m) in (nn.Linear, nn.Conv2d):
-            nn.init.xavier_uniform_(m.weight)
+        def xavier(m):
+            if type(m) in (nn.Linear, nn.Conv2d):
+                nn.init.xavier_uniform_(m.weight)
 
-    net.apply(init_weights)
+        net.apply(xavier)
+        return net
+    mc.manual_seed(seed)  # the same draws as `minicnn train NAME --seed SEED`
+    twin = mc.models.get(name)
+    init_weights(twin)
+    net.load_state_dict({k: torch.from_numpy(v) for k, v in twin.state_dict().items()})
+    return net
+
+
+def train(name, epochs, lr, batch_size, resize, limit, seed, torch_init=False, device="cpu"):
+    """The book's train_ch6, line for line."""
+    net = initial_net(name, seed, torch_init).to(device)
     train_loader = DataLoader(
         FashionMNIST(train=True), batch_size, shuffle=True, seed=seed, limit=limit
     )
@@ -57,7 +73,7 @@ def train(name, epochs, lr, batch_size, resize, limit, seed):
     for epoch in range(epochs):
         net.train()
         loss_sum = correct = count = 0
-        for X, y in batches(train_loader, epoch, resize):
+        for X, y in batches(train_loader, epoch, resize, device):
             start = time.perf_counter()
             optimizer.zero_grad()
             y_hat = net(X)
@@ -73,7 +89,7 @@ def train(name, epochs, lr, batch_size, resize, limit, seed):
         net.eval()
         with torch.no_grad():
             right = total = 0
-            for X, y in batches(test_loader, 0, resize):
+            for X, y in batches(test_loader, 0, resize, device):
                 right += int((net(X).argmax(1) == y).sum())
                 total += len(y)
         result = dict(
@@ -89,7 +105,9 @@ def train(name, epochs, lr, batch_size, resize, limit, seed):
         f"loss {result['train_loss']:.3f}, train acc {result['train_acc']:.3f}, "
         f"test acc {result['test_acc']:.3f}"
     )
-    print(f"{result['examples_per_sec']:.1f} examples/sec on cpu (pytorch {torch.__version__})")
+    print(
+        f"{result['examples_per_sec']:.1f} examples/sec on {device} (pytorch {torch.__version__})"
+    )
     return result
 
 
@@ -102,6 +120,8 @@ def main():
     parser.add_argument("--resize", type=int)
     parser.add_argument("--limit", type=int)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--torch-init", action="store_true", help="draw the init with torch")
+    parser.add_argument("--device", default="cpu", help="torch device: cpu or cuda")
     parser.add_argument("--json", help="append the result as a JSON line to this file")
     args = parser.parse_args()
     recipe = RECIPES[args.model]
@@ -113,6 +133,8 @@ def main():
         args.resize if args.resize is not None else recipe.resize,
         args.limit,
         args.seed,
+        args.torch_init,
+        args.device,
     )
     if args.json:
         with open(args.json, "a") as file:
