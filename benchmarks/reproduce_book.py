@@ -29,8 +29,8 @@ REDUCED = {
     "vgg11": dict(limit=1024, epochs=1, batch_size=32),
     "nin": dict(resize=96, limit=4096, epochs=2, batch_size=64),
     "googlenet": dict(resize=48, limit=4096, epochs=2, batch_size=64),
-    "resnet18": dict(resize=32, limit=8192, epochs=2, batch_size=64),
-    "densenet": dict(resize=32, limit=8192, epochs=2, batch_size=64),
+    "resnet18": dict(resize=32, limit=8192, epochs=4, batch_size=64),
+    "densenet": dict(resize=32, limit=8192, epochs=4, batch_size=64),
 }
 BOOK = {  # d2l-zh 2.0.0 loss / train acc / test acc
     "lenet": "0.469 / 0.823 / 0.779",

@@ -96,7 +96,7 @@ class SGD(Optimizer):
                 state["momentum_buffer"] += grad
             velocity = state["momentum_buffer"]
             grad = grad + self.momentum * velocity if self.nesterov else velocity
-        param.data -= self.lr * grad
+        param.backend.axpy(-self.lr, grad, param.data)  # p -= lr * grad, in place
 
 
 class Adam(Optimizer):

@@ -134,6 +134,7 @@ class Tensor:
             return
 
         grads = {id(self.creator): grad}  # function -> gradient of its output
+        handed_out = {id(grad)}  # arrays that something holds besides the leaf given them
         for fn in _topological_order(self.creator):
             grad_output = grads.pop(id(fn))
             grad_inputs = fn.backward(grad_output)
@@ -143,10 +144,11 @@ class Tensor:
                 if grad_input is None or not tensor.requires_grad:
                     continue
                 if tensor.creator is None:
-                    _accumulate_leaf(tensor, grad_input)
+                    _accumulate_leaf(tensor, grad_input, borrowed=id(grad_input) in handed_out)
                 else:
                     key = id(tensor.creator)
                     grads[key] = grads[key] + grad_input if key in grads else grad_input
+                handed_out.add(id(grad_input))
             if not retain_graph:
                 fn.release()
 
@@ -232,14 +234,17 @@ class Tensor:
         return Tensor(self.data.argmax(axis=axis))
 
 
-def _accumulate_leaf(tensor: Tensor, grad) -> None:
+def _accumulate_leaf(tensor: Tensor, grad, borrowed: bool = True) -> None:
     """Leaves keep their gradient; a second path (or a second backward) adds to it.
 
-    The first gradient is copied: backward may hand out a read-only broadcast view, or
-    one array to several inputs (``a + b``), and ``.grad`` must be the leaf's own.
+    The first gradient must become the leaf's own. An array that backward computed for
+    this leaf alone is taken as it is; a view (a broadcast, a slice) or an array held
+    elsewhere too (the caller's ``grad``; ``a + b`` hands one array to both inputs) is
+    copied.
     """
     if tensor.grad is None:
-        tensor.grad = Tensor(grad.copy())
+        own = not borrowed and getattr(grad, "base", None) is None
+        tensor.grad = Tensor(grad if own else grad.copy())
     else:
         tensor.grad = Tensor(tensor.grad.data + grad)
 
@@ -287,7 +292,7 @@ class Function:
     name: str | None = None
     input_names: tuple[str, ...] = ()
 
-    inputs: tuple[Tensor, ...] | None = ()
+    inputs: tuple[Tensor | _Edge, ...] | None = ()  # leaves as themselves, the rest as edges
     needs_input_grad: tuple[bool, ...] = ()
 
     def __call__(self, *inputs) -> Tensor:
@@ -299,7 +304,7 @@ class Function:
             result = numpy.asarray(result)
         output = Tensor(result)
         if record:
-            self.inputs = tensors
+            self.inputs = tuple(t if t.creator is None else _Edge(t) for t in tensors)
             output.requires_grad = True
             output.creator = self
         return output
@@ -318,6 +323,17 @@ class Function:
     @property
     def op_name(self) -> str:
         return self.name or type(self).__name__.lower()
+
+
+class _Edge:
+    """What backward needs of an input that a function computed: that function, not the
+    array. Holding the tensor itself would keep every intermediate array of the forward
+    pass alive until backward, saved or not (a network's memory, doubled)."""
+
+    __slots__ = ("creator", "requires_grad")
+
+    def __init__(self, tensor: Tensor):
+        self.creator, self.requires_grad = tensor.creator, tensor.requires_grad
 
 
 def _as_tensors(fn: Function, inputs) -> tuple[Tensor, ...]:

@@ -164,10 +164,11 @@ def test_environment_variable_selects_the_backend(name):
     assert result.stdout.split() == [name, name]
 
 
-def test_default_backend_without_the_environment_variable_is_numpy():
+def test_default_backend_without_the_environment_variable_is_the_fastest_cpu_one():
     result = _run_with_env(None)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["numpy", "numpy"]
+    fastest = "numba" if "numba" in mc.available_backends() else "numpy"
+    assert result.stdout.split() == [fastest, fastest]
 
 
 def test_environment_variable_with_an_unknown_name_fails_clearly():

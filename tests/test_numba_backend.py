@@ -15,7 +15,7 @@ import pytest
 
 pytest.importorskip("numba", reason="needs Numba (pip install -e '.[numba]')")
 
-from minicnn.backend import Window2d, get_backend  # noqa: E402
+from minicnn.backend import Window2d, get_backend, numba_  # noqa: E402
 
 NUMPY = get_backend("numpy")
 NUMBA = get_backend("numba")
@@ -169,6 +169,98 @@ def test_kernels_accept_non_contiguous_inputs():
     )
 
 
+@dtypes
+def test_axpy_matches_numpy(dtype):
+    x, y = random((3, 4, 5), dtype), random((3, 4, 5), dtype, seed=1)
+    expected = y.copy()
+    NUMPY.axpy(-0.1, x, expected)
+    NUMBA.axpy(-0.1, x, y)
+    np.testing.assert_array_equal(y, expected)  # float32 steps, in NumPy's order
+
+
+@dtypes
+def test_relu_and_backward_match_numpy(dtype):
+    x = random((3, 4, 5, 6), dtype)
+    x[0, 0, 0, :3] = [np.nan, -np.inf, np.inf]
+    y = NUMBA.relu(x)
+    np.testing.assert_array_equal(y, NUMPY.relu(x))
+    gy = random(x.shape, dtype, seed=1)
+    np.testing.assert_array_equal(NUMBA.relu_backward(gy, y), NUMPY.relu_backward(gy, y))
+    transposed = x.transpose(0, 1, 3, 2)  # not contiguous: NumPy's kernel
+    np.testing.assert_array_equal(NUMBA.relu(transposed), NUMPY.relu(transposed))
+
+
+@dtypes
+def test_sigmoid_and_backward_match_numpy(dtype):
+    x = random((3, 4, 5, 6), dtype) * 8
+    x[0, 0, 0, :5] = [np.nan, -np.inf, np.inf, -100, 100]
+    y = NUMBA.sigmoid(x)
+    np.testing.assert_array_equal(y, NUMPY.sigmoid(x))  # the same exp, the same float32 steps
+    gy = random(x.shape, dtype, seed=1)
+    np.testing.assert_array_equal(NUMBA.sigmoid_backward(gy, y), NUMPY.sigmoid_backward(gy, y))
+
+
+# Batch norm: (N, C) after a Linear layer, (N, C, H, W) after a convolution.
+BN_SHAPES = {"2d": (6, 5), "4d": (3, 4, 5, 6), "4d-one-pixel": (7, 3, 1, 1)}
+bn_shapes = pytest.mark.parametrize("shape", BN_SHAPES.values(), ids=BN_SHAPES)
+
+
+def assert_close_to_scale(actual, expected, dtype):
+    """Equal to ``RTOL`` relative to the array's largest value: the sums are accumulated in
+    another order (float64 in Numba), so an element near zero may differ in its last bits."""
+    assert actual.dtype == expected.dtype
+    assert actual.shape == expected.shape
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(actual, expected, rtol=RTOL[dtype], atol=RTOL[dtype] * scale)
+
+
+@pytest.fixture
+def compiled_batch_norm(monkeypatch):
+    """Batch norm through the compiled kernels even on inputs this small."""
+    monkeypatch.setattr(numba_, "_BATCH_NORM_MIN_COUNT", 0)
+
+
+@dtypes
+@bn_shapes
+def test_batch_norm_kernels_match_numpy(compiled_batch_norm, shape, dtype):
+    x = (3 + 2 * random(shape, dtype)).astype(dtype)  # a mean far from 0: the two-pass variance
+    gy = random(shape, dtype, seed=1)
+    weight, bias = random(shape[1], dtype, seed=2), random(shape[1], dtype, seed=3)
+    stats = NUMBA.batch_norm_stats(x)
+    for got, want in zip(stats, NUMPY.batch_norm_stats(x), strict=True):
+        assert_close_to_scale(got, want, dtype)
+    mean, var = stats
+    inv_std = (1 / np.sqrt(var + 1e-5)).astype(dtype)
+    for affine in ((), (weight, bias)):
+        for got, want in zip(NUMBA.batch_norm_apply(x, mean, inv_std, *affine),
+                             NUMPY.batch_norm_apply(x, mean, inv_std, *affine), strict=True):  # fmt: skip
+            assert_close_to_scale(got, want, dtype)
+    x_hat = NUMPY.batch_norm_apply(x, mean, inv_std)[0]
+    sums = NUMBA.batch_norm_sums(gy, x_hat)
+    for got, want in zip(sums, NUMPY.batch_norm_sums(gy, x_hat), strict=True):
+        assert_close_to_scale(got, want, dtype)
+    means = [(s / (gy.size // gy.shape[1])).astype(dtype) for s in sums]
+    scale = weight * inv_std
+    assert_close_to_scale(
+        NUMBA.batch_norm_grad(gy, x_hat, scale, *means),
+        NUMPY.batch_norm_grad(gy, x_hat, scale, *means),
+        dtype,
+    )
+
+
+def test_batch_norm_variance_is_two_pass_in_float32(compiled_batch_norm):
+    # E[x^2] - E[x]^2 would cancel to nothing here; mean((x - mean)^2) keeps the variance.
+    x = (1000 + random((64, 2, 4, 4), np.float32) * 1e-2).astype(np.float32)
+    _, var = NUMBA.batch_norm_stats(x)
+    np.testing.assert_allclose(var, x.var(axis=(0, 2, 3), dtype=np.float64), rtol=1e-3)
+
+
+def test_batch_norm_of_few_values_per_channel_runs_numpys_kernels():
+    x = random((4, 3), np.float32)  # a Linear layer's batch: 4 values per channel
+    for got, want in zip(NUMBA.batch_norm_stats(x), NUMPY.batch_norm_stats(x), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
 def test_other_dtypes_fall_back_to_numpy():
     win = window((1, 2, 4, 4), (2, 2), (2, 2), (0, 0))
     x = np.arange(32, dtype=np.int64).reshape(win.input_shape)
@@ -179,7 +271,8 @@ def test_warm_up_reports_every_kernel():
     seconds = NUMBA.warm_up()
     assert set(seconds) == {
         "im2col", "col2im", "max_pool2d", "max_pool2d_backward", "window_sum",
-        "window_sum_backward",
+        "window_sum_backward", "batch_norm_stats", "batch_norm_apply", "batch_norm_sums",
+        "batch_norm_grad", "relu", "relu_backward", "sigmoid", "sigmoid_backward", "axpy",
     }  # fmt: skip
     assert all(s >= 0 for s in seconds.values())
 
@@ -213,6 +306,21 @@ def test_kernels_run_as_plain_python_without_jit():
         np.testing.assert_array_equal(
             numba_backend.window_sum_backward(dy, win), numpy_.window_sum_backward(dy, win)
         )
+        numba_._BATCH_NORM_MIN_COUNT = 0  # the kernels, not NumPy's, on an input this small
+        mean, var = numba_backend.batch_norm_stats(x)
+        np.testing.assert_allclose(mean, x.mean(axis=(0, 2, 3)), rtol=1e-12)
+        x_hat, y = numba_backend.batch_norm_apply(x, mean, 1 / np.sqrt(var), var, mean)
+        sums = numba_backend.batch_norm_sums(x, x_hat)
+        np.testing.assert_allclose(sums[1], (x * x_hat).sum(axis=(0, 2, 3)), rtol=1e-12)
+        np.testing.assert_array_equal(
+            numba_backend.relu_backward(x, numba_backend.relu(x)), x * (x > 0)
+        )
+        np.testing.assert_allclose(numba_backend.sigmoid(x), numpy_.sigmoid(x), rtol=1e-12)
+        y = x.copy()
+        numba_backend.axpy(-0.5, x, y)
+        np.testing.assert_array_equal(y, 0.5 * x)
+        dx = numba_backend.batch_norm_grad(x, x_hat, var, *sums)
+        np.testing.assert_allclose(dx, numpy_.batch_norm_grad(x, x_hat, var, *sums), rtol=1e-12)
         """
     )
     env = dict(os.environ, NUMBA_DISABLE_JIT="1")

@@ -35,13 +35,15 @@ __all__ = [
     "use_backend",
 ]
 
-# name -> (module, class). Order is preference order for the default.
+# name -> (module, class).
 _REGISTRY = {
     "numpy": ("minicnn.backend.numpy_", "NumpyBackend"),
     "numba": ("minicnn.backend.numba_", "NumbaBackend"),
     "cupy": ("minicnn.backend.cupy_", "CupyBackend"),
 }
-_DEFAULT_ORDER = ("numpy",)
+# The default: the fastest CPU backend installed (benchmarks/README.md). The GPU is never
+# chosen behind the user's back: arrays would move to another device.
+_DEFAULT_ORDER = ("numba", "numpy")
 
 _instances: dict = {}
 _reasons: dict[str, str] = {}
@@ -137,7 +139,7 @@ def current_backend():
         if requested:
             _current = get_backend(requested)
         else:
-            _current = next(_load(n) for n in _DEFAULT_ORDER + tuple(_REGISTRY) if _load(n))
+            _current = next(_load(n) for n in _DEFAULT_ORDER if _load(n))
     return _current
 
 

@@ -30,7 +30,7 @@ import numba
 import numpy
 from numba import prange
 
-from .numpy_ import NumpyBackend
+from .numpy_ import NumpyBackend, _is_pointwise
 from .window import Window2d
 
 _COMPILED_DTYPES = (numpy.float32, numpy.float64)
@@ -51,39 +51,34 @@ def _inside(start, step, size, count):
 
 # ---- convolution ---------------------------------------------------------------------
 @numba.njit(parallel=True, cache=True)
-def _im2col(x, cols, sh, sw, ph, pw):
-    """for n, c, i, j, oh, ow:  cols[c, i, j, n, oh, ow] = x[n, c, oh*sh + i - ph, ow*sw + j - pw]
+def _im2col(x_pad, cols, sh, sw):
+    """for c, i, j, n:  cols[c, i, j, n] = x_pad[n, c, i : i + sh*OH : sh, j : j + sw*OW : sw]
 
-    skipping pixels in the padding (``cols`` arrives zeroed). The ow loop is one row copy.
+    (x arrives padded). Each iteration owns one row (c, i, j) of ``cols`` and writes it
+    front to back, one image's (OH, OW) block at a time, as NumPy's strided copy does.
     """
-    N, C, H, W = x.shape
+    N, C = x_pad.shape[0], x_pad.shape[1]
     kh, kw, OH, OW = cols.shape[1], cols.shape[2], cols.shape[4], cols.shape[5]
-    for nc in prange(N * C):
-        n, c = nc // C, nc % C
-        for i in range(kh):
-            oh_lo, oh_hi = _inside(i - ph, sh, H, OH)
-            for j in range(kw):
-                ow_lo, ow_hi = _inside(j - pw, sw, W, OW)
-                w_lo = ow_lo * sw + j - pw
-                w_hi = w_lo + (ow_hi - ow_lo) * sw
-                for oh in range(oh_lo, oh_hi):
-                    row = x[n, c, oh * sh + i - ph]
-                    if sw == 1:  # Numba copies a contiguous slice much faster than a strided one
-                        cols[c, i, j, n, oh, ow_lo:ow_hi] = row[w_lo:w_hi]
-                    else:
-                        cols[c, i, j, n, oh, ow_lo:ow_hi] = row[w_lo:w_hi:sw]
+    for row in prange(C * kh * kw):
+        c, i, j = row // (kh * kw), row // kw % kh, row % kw
+        for n in range(N):
+            cols[c, i, j, n] = x_pad[
+                n, c, i : i + sh * (OH - 1) + 1 : sh, j : j + sw * (OW - 1) + 1 : sw
+            ]
 
 
 @numba.njit(parallel=True, cache=True)
 def _col2im(cols, dx, sh, sw, ph, pw):
     """for n, c, i, j, oh, ow:  dx[n, c, oh*sh + i - ph, ow*sw + j - pw] += cols[c, i, j, n, oh, ow]
 
-    im2col's loops with the arrow reversed, skipping the padding. ``dx`` arrives zeroed.
+    im2col's loops with the arrow reversed, skipping the padding; each plane of ``dx``
+    starts from zero.
     """
     N, C, H, W = dx.shape
     kh, kw, OH, OW = cols.shape[1], cols.shape[2], cols.shape[4], cols.shape[5]
     for nc in prange(N * C):
         n, c = nc // C, nc % C
+        dx[n, c] = 0
         for i in range(kh):
             oh_lo, oh_hi = _inside(i - ph, sh, H, OH)
             for j in range(kw):
@@ -96,32 +91,51 @@ def _col2im(cols, dx, sh, sw, ph, pw):
 
 
 # ---- max pooling ---------------------------------------------------------------------
+@numba.njit(cache=True)
+def _beats(v, best):
+    """Whether ``v`` replaces the running maximum ``best``: larger, or the first NaN."""
+    return (v > best) | ((v != v) & (best == best))
+
+
 @numba.njit(parallel=True, cache=True)
 def _max_pool2d(x, y, argmax, kh, kw, sh, sw, ph, pw):
     """for n, c, oh, ow:
         y[n, c, oh, ow] = max over i, j of x[n, c, oh*sh + i - ph, ow*sw + j - pw]
         argmax[n, c, oh, ow] = i*kw + j of the first maximum (a NaN beats any number)
 
-    Padding pixels are skipped, which is the same as reading -inf there.
+    in two passes, since a window's maximum is the maximum of its rows' maxima: first,
+    for every input row h, the maximum over each window's columns (``row_max[h, ow]``,
+    at column ``row_arg[h, ow]``); then, per output, the maximum of kh of those. That is
+    kh + kw comparisons instead of kh * kw, and the second pass runs along whole rows.
+    Padding is skipped, the same as reading -inf there. The maxima are updated without
+    branches (``take``): on random data a branch would be mispredicted half the time.
     """
     N, C, H, W = x.shape
     OH, OW = y.shape[2], y.shape[3]
     for nc in prange(N * C):
         n, c = nc // C, nc % C
-        for oh in range(OH):
-            top = oh * sh - ph
-            i_lo, i_hi = max(0, -top), min(kh, H - top)  # window rows inside the image
+        row_max = numpy.empty((H, OW), dtype=x.dtype)
+        row_arg = numpy.empty((H, OW), dtype=numpy.int64)
+        for h in range(H):
             for ow in range(OW):
                 left = ow * sw - pw
-                j_lo, j_hi = max(0, -left), min(kw, W - left)
-                best, best_k = -numpy.inf, 0
-                for i in range(i_lo, i_hi):
-                    for j in range(j_lo, j_hi):
-                        v = x[n, c, top + i, left + j]
-                        if v > best or (numpy.isnan(v) and not numpy.isnan(best)):
-                            best, best_k = v, i * kw + j
-                y[n, c, oh, ow] = best
-                argmax[n, c, oh, ow] = best_k
+                best, best_j = -numpy.inf, 0
+                for j in range(max(0, -left), min(kw, W - left)):  # columns inside the image
+                    v = x[n, c, h, left + j]
+                    take = _beats(v, best)
+                    best, best_j = (v, j) if take else (best, best_j)
+                row_max[h, ow], row_arg[h, ow] = best, best_j
+        for oh in range(OH):
+            top = oh * sh - ph
+            y[n, c, oh] = -numpy.inf
+            argmax[n, c, oh] = 0
+            for i in range(max(0, -top), min(kh, H - top)):  # rows inside the image
+                for ow in range(OW):
+                    v, best = row_max[top + i, ow], y[n, c, oh, ow]
+                    take = _beats(v, best)
+                    y[n, c, oh, ow] = v if take else best
+                    if take:
+                        argmax[n, c, oh, ow] = i * kw + row_arg[top + i, ow]
 
 
 @numba.njit(parallel=True, cache=True)
@@ -130,17 +144,22 @@ def _max_pool2d_backward(dy, argmax, dx, kh, kw, sh, sw, ph, pw):
         i, j = divmod(argmax[n, c, oh, ow], kw)
         dx[n, c, oh*sh + i - ph, ow*sw + j - pw] += dy[n, c, oh, ow]
 
-    Each pixel of ``dx`` (arriving zeroed) sums dy over the windows that chose it.
+    Each plane of ``dx`` starts from zero and sums dy over the windows that chose each
+    pixel. (i - ph, j - pw) come from a table, not a division per element.
     """
     N, C, H, W = dx.shape
     OH, OW = dy.shape[2], dy.shape[3]
+    rows, cols = numpy.empty(kh * kw, numpy.int64), numpy.empty(kh * kw, numpy.int64)
+    for k in range(kh * kw):
+        rows[k], cols[k] = k // kw - ph, k % kw - pw
     for nc in prange(N * C):
         n, c = nc // C, nc % C
+        dx[n, c] = 0
         # Windows walked backwards reach each pixel in ascending offset i*kw + j: NumPy's order.
         for oh in range(OH - 1, -1, -1):
             for ow in range(OW - 1, -1, -1):
-                i, j = divmod(int(argmax[n, c, oh, ow]), kw)
-                h, w = oh * sh + i - ph, ow * sw + j - pw
+                k = argmax[n, c, oh, ow]
+                h, w = oh * sh + rows[k], ow * sw + cols[k]
                 if 0 <= h < H and 0 <= w < W:  # a window of -infs "chooses" its padding
                     dx[n, c, h, w] += dy[n, c, oh, ow]
 
@@ -187,7 +206,153 @@ def _window_sum_backward(dy, dx, kh, kw, sh, sw, ph, pw):
                     pixels += dy[n, c, oh, ow_lo:ow_hi]
 
 
+# ---- elementwise: one pass over flat arrays -------------------------------------------
+@numba.njit(parallel=True, cache=True)
+def _axpy(a, x, y):
+    """for k:  y[k] += a * x[k]      (a in y's dtype: float32 arithmetic, as NumPy's)"""
+    for k in prange(y.size):
+        y[k] += a * x[k]
+
+
+@numba.njit(parallel=True, cache=True)
+def _relu(x, y):
+    """for k:  y[k] = 0 if x[k] <= 0 else x[k]      (so a NaN stays NaN)"""
+    for k in prange(x.size):
+        y[k] = 0 if x[k] <= 0 else x[k]
+
+
+@numba.njit(parallel=True, cache=True)
+def _relu_backward(gy, y, dx):
+    """for k:  dx[k] = gy[k] * (y[k] > 0)"""
+    for k in prange(gy.size):
+        dx[k] = gy[k] * (y[k] > 0)
+
+
+@numba.njit(parallel=True, cache=True)
+def _sigmoid(x, e, one, y):
+    """for k:  y[k] = (1 if x[k] >= 0 else e[k]) / (1 + e[k])      with e = exp(-|x|)
+
+    ``e`` comes from NumPy's vectorised exp (libm's, one value at a time, is slower and
+    rounds differently), and ``one`` in x's dtype keeps the arithmetic in float32."""
+    for k in prange(x.size):
+        y[k] = (one if x[k] >= 0 else e[k]) / (one + e[k])
+
+
+@numba.njit(parallel=True, cache=True)
+def _sigmoid_backward(gy, y, one, dx):
+    """for k:  dx[k] = gy[k] * y[k] * (1 - y[k])"""
+    for k in prange(gy.size):
+        dx[k] = gy[k] * y[k] * (one - y[k])
+
+
+# ---- batch normalization: one loop per pass, a channel per iteration ------------------
+# Sums are accumulated in float64 and may be reordered (``reassoc``) so that LLVM can
+# vectorise them; float64 keeps them more accurate than NumPy's float32 pairwise sums.
+@numba.njit(parallel=True, cache=True)
+def _batch_norm_stats(x, mean, var):
+    """for c:
+        mean[c] = sum over n, h, w of x[n, c, h, w] / count
+        var[c] = sum over n, h, w of (x[n, c, h, w] - mean[c])**2 / count
+
+    two passes, never E[x^2] - E[x]^2. The variance is taken around ``mean[c]`` as stored, rounded to x's dtype: the mean
+    that normalising will subtract, so that x_hat has exactly the variance used (with
+    the unrounded mean, float32 round-off is amplified where a channel barely varies).
+    """
+    N, C, H, W = x.shape
+    count = N * H * W
+    for c in prange(C):
+        total = 0.0
+        for n in range(N):
+            for h in range(H):
+                for w in range(W):
+                    total += x[n, c, h, w]
+        mean[c] = total / count
+        m = mean[c]
+        total = 0.0
+        for n in range(N):
+            for h in range(H):
+                for w in range(W):
+                    d = x[n, c, h, w] - m  # in x's dtype, as NumPy's centered values
+                    total += d * d
+        var[c] = total / count
+
+
+@numba.njit(parallel=True, cache=True)
+def _batch_norm_apply(x, mean, inv_std, weight, bias, x_hat, y):
+    """for n, c, h, w:
+        x_hat[n, c, h, w] = (x[n, c, h, w] - mean[c]) * inv_std[c]
+        y[n, c, h, w] = x_hat[n, c, h, w] * weight[c] + bias[c]
+
+    One pass, in x's dtype, NumPy's operations in NumPy's order: the same bits.
+    """
+    N, C, H, W = x.shape
+    for nc in prange(N * C):
+        n, c = nc // C, nc % C
+        for h in range(H):
+            for w in range(W):
+                v = (x[n, c, h, w] - mean[c]) * inv_std[c]
+                x_hat[n, c, h, w] = v
+                y[n, c, h, w] = v * weight[c] + bias[c]
+
+
+@numba.njit(parallel=True, cache=True, fastmath={"reassoc"})
+def _batch_norm_sums(gy, x_hat, sum_gy, sum_gy_x_hat):
+    """for c:
+        sum_gy[c] = sum over n, h, w of gy[n, c, h, w]
+        sum_gy_x_hat[c] = sum over n, h, w of gy[n, c, h, w] * x_hat[n, c, h, w]
+
+    Both sums in one pass over the channel.
+    """
+    N, C, H, W = gy.shape
+    for c in prange(C):
+        a = b = 0.0
+        for n in range(N):
+            for h in range(H):
+                for w in range(W):
+                    g = gy[n, c, h, w]
+                    a += g
+                    b += g * x_hat[n, c, h, w]
+        sum_gy[c], sum_gy_x_hat[c] = a, b
+
+
+@numba.njit(parallel=True, cache=True)
+def _batch_norm_grad(gy, x_hat, scale, mean_gy, mean_gy_x_hat, dx):
+    """for n, c, h, w:
+        dx[n, c, h, w] = scale[c] * (gy[n, c, h, w] - mean_gy[c] - x_hat[n, c, h, w] * mean_gy_x_hat[c])
+
+    One pass, in gy's dtype.
+    """
+    N, C, H, W = gy.shape
+    for nc in prange(N * C):
+        n, c = nc // C, nc % C
+        for h in range(H):
+            for w in range(W):
+                centered = gy[n, c, h, w] - mean_gy[c] - x_hat[n, c, h, w] * mean_gy_x_hat[c]
+                dx[n, c, h, w] = centered * scale[c]
+
+
+# Batch norm with fewer values per channel than this runs NumPy's kernels. The loops gain
+# nothing there (a Linear layer's batch, small maps of a small batch), and small batches
+# are where batch norm is ill-conditioned: a channel that barely varies is divided by
+# sqrt(var + eps), so the last bits of its sums, which Numba adds in another order,
+# would show in the gradients at 1e-4 instead of 1e-7.
+_BATCH_NORM_MIN_COUNT = 4096
+
+
+def _compiled_batch_norm(x) -> bool:
+    return _compiled_for(x) and x.size // x.shape[1] >= _BATCH_NORM_MIN_COUNT
+
+
+def _as_4d(x):
+    """(N, C) -> (N, C, 1, 1), a view: the batch-norm kernels see one layout."""
+    return x.reshape(x.shape + (1,) * (4 - x.ndim))
+
+
 # ---- the backend ---------------------------------------------------------------------
+def _contiguous(*arrays) -> bool:
+    return all(array.flags.c_contiguous for array in arrays)
+
+
 def _compiled_for(array) -> bool:
     """The kernels are compiled for float32 and float64; other dtypes use NumPy's."""
     return array.dtype in _COMPILED_DTYPES
@@ -198,18 +363,19 @@ class NumbaBackend(NumpyBackend):
 
     name = "numba"
 
-    def im2col(self, x, win: Window2d):
-        if not _compiled_for(x):
-            return super().im2col(x, win)
-        cols = numpy.zeros((win.c, win.kh, win.kw, win.n, win.oh, win.ow), dtype=x.dtype)
-        _im2col(numpy.ascontiguousarray(x), cols, win.sh, win.sw, win.ph, win.pw)
+    def im2col(self, x, win: Window2d, out=None):
+        if not _compiled_for(x) or (_is_pointwise(win) and win.n == 1):
+            return super().im2col(x, win, out)
+        shape = (win.c, win.kh, win.kw, win.n, win.oh, win.ow)
+        cols = numpy.empty(shape, dtype=x.dtype) if out is None else out.reshape(shape)
+        _im2col(self._pad(x, win), cols, win.sh, win.sw)
         return cols.reshape(win.c * win.kh * win.kw, win.n * win.oh * win.ow)
 
-    def col2im(self, cols, win: Window2d):
+    def col2im(self, cols, win: Window2d, out=None):
         if not _compiled_for(cols):
-            return super().col2im(cols, win)
+            return super().col2im(cols, win, out)
         cols = numpy.ascontiguousarray(cols).reshape(win.c, win.kh, win.kw, win.n, win.oh, win.ow)
-        dx = numpy.zeros(win.input_shape, dtype=cols.dtype)
+        dx = numpy.empty(win.input_shape, dtype=cols.dtype) if out is None else out
         _col2im(cols, dx, win.sh, win.sw, win.ph, win.pw)
         return dx
 
@@ -224,8 +390,7 @@ class NumbaBackend(NumpyBackend):
     def max_pool2d_backward(self, dy, argmax, win: Window2d):
         if not _compiled_for(dy):
             return super().max_pool2d_backward(dy, argmax, win)
-        dx = numpy.zeros(win.input_shape, dtype=dy.dtype)
-        dy, argmax = numpy.ascontiguousarray(dy), numpy.ascontiguousarray(argmax)
+        dx = numpy.empty(win.input_shape, dtype=dy.dtype)
         _max_pool2d_backward(dy, argmax, dx, *_geometry(win))
         return dx
 
@@ -243,6 +408,75 @@ class NumbaBackend(NumpyBackend):
         _window_sum_backward(numpy.ascontiguousarray(dy), dx, *_geometry(win))
         return dx
 
+    def axpy(self, a, x, y) -> None:
+        if not (_compiled_for(y) and x.dtype == y.dtype and _contiguous(x, y)):
+            return super().axpy(a, x, y)
+        _axpy(y.dtype.type(a), x.reshape(-1), y.reshape(-1))
+
+    def relu(self, x):
+        if not (_compiled_for(x) and _contiguous(x)):
+            return super().relu(x)
+        y = numpy.empty_like(x)
+        _relu(x.reshape(-1), y.reshape(-1))
+        return y
+
+    def relu_backward(self, gy, y):
+        if not (_compiled_for(gy) and _contiguous(gy, y)):
+            return super().relu_backward(gy, y)
+        dx = numpy.empty_like(gy)
+        _relu_backward(gy.reshape(-1), y.reshape(-1), dx.reshape(-1))
+        return dx
+
+    def sigmoid(self, x):
+        if not (_compiled_for(x) and _contiguous(x)):
+            return super().sigmoid(x)
+        e = numpy.abs(x)
+        numpy.exp(numpy.negative(e, out=e), out=e)
+        y = numpy.empty_like(x)
+        _sigmoid(x.reshape(-1), e.reshape(-1), x.dtype.type(1), y.reshape(-1))
+        return y
+
+    def sigmoid_backward(self, gy, y):
+        if not (_compiled_for(gy) and _contiguous(gy, y)):
+            return super().sigmoid_backward(gy, y)
+        dx = numpy.empty_like(gy)
+        _sigmoid_backward(gy.reshape(-1), y.reshape(-1), gy.dtype.type(1), dx.reshape(-1))
+        return dx
+
+    def batch_norm_stats(self, x):
+        if not _compiled_batch_norm(x):
+            return super().batch_norm_stats(x)
+        mean = numpy.empty(x.shape[1], dtype=x.dtype)
+        var = numpy.empty(x.shape[1], dtype=x.dtype)
+        _batch_norm_stats(_as_4d(x), mean, var)
+        return mean, var
+
+    def batch_norm_apply(self, x, mean, inv_std, weight=None, bias=None):
+        if not _compiled_batch_norm(x):
+            return super().batch_norm_apply(x, mean, inv_std, weight, bias)
+        x_hat = numpy.empty(x.shape, dtype=x.dtype)
+        if weight is None:  # y = x_hat: weight 1, bias 0, written to x_hat twice
+            weight, bias, y = numpy.ones_like(mean), numpy.zeros_like(mean), x_hat
+        else:
+            y = numpy.empty(x.shape, dtype=x.dtype)
+        _batch_norm_apply(_as_4d(x), mean, inv_std, weight, bias, _as_4d(x_hat), _as_4d(y))
+        return x_hat, y
+
+    def batch_norm_sums(self, gy, x_hat):
+        if not _compiled_batch_norm(gy):
+            return super().batch_norm_sums(gy, x_hat)
+        sum_gy = numpy.empty(gy.shape[1], dtype=gy.dtype)
+        sum_gy_x_hat = numpy.empty(gy.shape[1], dtype=gy.dtype)
+        _batch_norm_sums(_as_4d(gy), _as_4d(x_hat), sum_gy, sum_gy_x_hat)
+        return sum_gy, sum_gy_x_hat
+
+    def batch_norm_grad(self, gy, x_hat, scale, mean_gy, mean_gy_x_hat):
+        if not _compiled_batch_norm(gy):
+            return super().batch_norm_grad(gy, x_hat, scale, mean_gy, mean_gy_x_hat)
+        dx = numpy.empty(gy.shape, dtype=gy.dtype)
+        _batch_norm_grad(_as_4d(gy), _as_4d(x_hat), scale, mean_gy, mean_gy_x_hat, _as_4d(dx))
+        return dx
+
     def warm_up(self) -> dict[str, float]:
         """Compile every kernel for float32 and float64 now, on tiny inputs.
 
@@ -256,9 +490,8 @@ class NumbaBackend(NumpyBackend):
         def timed(kernel, *args):
             start = time.perf_counter()
             result = kernel(*args)
-            seconds[kernel.__name__] = (
-                seconds.get(kernel.__name__, 0.0) + time.perf_counter() - start
-            )
+            name = kernel.__name__.lstrip("_")
+            seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - start
             return result
 
         for dtype in _COMPILED_DTYPES:
@@ -269,6 +502,15 @@ class NumbaBackend(NumpyBackend):
             timed(self.max_pool2d_backward, dy, argmax, win)
             timed(self.window_sum, x, win)
             timed(self.window_sum_backward, dy, win)
+            timed(self.axpy, -0.5, x, x.copy())
+            timed(self.relu_backward, x, timed(self.relu, x))
+            timed(self.sigmoid_backward, x, timed(self.sigmoid, x))
+            # The batch-norm kernels themselves: the backend keeps inputs this small for NumPy.
+            stats = numpy.ones((2, win.c), dtype=dtype)
+            timed(_batch_norm_stats, x, *stats)
+            timed(_batch_norm_apply, x, *stats, *stats, x.copy(), x.copy())
+            timed(_batch_norm_sums, x, x, *stats)
+            timed(_batch_norm_grad, x, x, stats[0], *stats, x.copy())
         return seconds
 
 

@@ -77,32 +77,40 @@ class NumpyBackend:
         return x_pad[:, :, win.ph : win.ph + win.h, win.pw : win.pw + win.w]
 
     # ---- convolution: im2col and its adjoint --------------------------------------
-    def im2col(self, x, win: Window2d):
+    def im2col(self, x, win: Window2d, out=None):
         """Unfold every receptive field of ``x`` into a column.
 
         Returns ``cols`` of shape (C*kh*kw, N*OH*OW) with::
 
             cols[(c*kh + i)*kw + j, (n*OH + oh)*OW + ow] = x_pad[n, c, oh*sh + i, ow*sw + j]
 
-        so a convolution is one matrix product ``weight.reshape(OC, -1) @ cols``.
+        so a convolution is one matrix product ``weight.reshape(OC, -1) @ cols``. ``out``,
+        if given, is an array of that size to write into (a buffer reused chunk after chunk).
         """
+        if _is_pointwise(win) and win.n == 1:  # a 1x1 window: the columns are the image itself
+            return x.reshape(win.c, win.h * win.w)
         x_pad = self._pad(x, win)
-        cols = self.xp.empty((win.c, win.kh, win.kw, win.n, win.oh, win.ow), dtype=x.dtype)
+        shape = (win.c, win.kh, win.kw, win.n, win.oh, win.ow)
+        cols = self.xp.empty(shape, dtype=x.dtype) if out is None else out.reshape(shape)
         for i, j in self._offsets(win):
             cols[:, i, j] = x_pad[self._window_slice(win, i, j)].transpose(1, 0, 2, 3)
         return cols.reshape(win.c * win.kh * win.kw, win.n * win.oh * win.ow)
 
-    def col2im(self, cols, win: Window2d):
+    def col2im(self, cols, win: Window2d, out=None):
         """The adjoint of :meth:`im2col`: add every column back where it was read from.
 
         ``dx_pad[n, c, oh*sh + i, ow*sw + j] += cols[(c*kh + i)*kw + j, (n*OH + oh)*OW + ow]``;
-        pixels shared by overlapping windows receive the sum of their columns.
+        pixels shared by overlapping windows receive the sum of their columns. Returns dx
+        (N, C, H, W), written into ``out`` if given.
         """
         cols = cols.reshape(win.c, win.kh, win.kw, win.n, win.oh, win.ow)
         dx_pad = self.xp.zeros(win.padded_shape, dtype=cols.dtype)
         for i, j in self._offsets(win):
             dx_pad[self._window_slice(win, i, j)] += cols[:, i, j].transpose(1, 0, 2, 3)
-        return self.xp.ascontiguousarray(self._unpad(dx_pad, win))
+        if out is None:
+            return self.xp.ascontiguousarray(self._unpad(dx_pad, win))
+        out[...] = self._unpad(dx_pad, win)
+        return out
 
     # ---- max pooling --------------------------------------------------------------
     def max_pool2d(self, x, win: Window2d):
@@ -149,3 +157,71 @@ class NumpyBackend:
         for i, j in self._offsets(win):
             dx_pad[self._window_slice(win, i, j)] += dy
         return self.xp.ascontiguousarray(self._unpad(dx_pad, win))
+
+    # ---- optimizer updates ---------------------------------------------------------
+    def axpy(self, a, x, y) -> None:
+        """``y += a * x`` in place (BLAS's name): SGD's ``p -= lr * grad``."""
+        y += a * x
+
+    # ---- activations ---------------------------------------------------------------
+    def relu(self, x):
+        """``max(x, 0)`` elementwise (a NaN stays NaN)."""
+        return self.xp.maximum(x, 0)
+
+    def relu_backward(self, gy, y):
+        """``gy * (y > 0)``: the gradient passes where the output ``y`` is positive."""
+        return gy * (y > 0)
+
+    def sigmoid(self, x):
+        """``1 / (1 + e)`` where x >= 0 and ``e / (1 + e)`` where x < 0, ``e = exp(-|x|)``.
+
+        The numerator, 1 or e, is ``exp(min(x, 0))``: ``xp.where(x >= 0, 1, e)`` would
+        broadcast the constant, which NumPy runs several times slower than an ``exp``.
+        """
+        xp = self.xp
+        return xp.exp(xp.minimum(x, 0)) / (1 + xp.exp(-xp.abs(x)))
+
+    def sigmoid_backward(self, gy, y):
+        """``gy * y * (1 - y)``, the derivative of the sigmoid from its output ``y``."""
+        return gy * y * (1 - y)
+
+    # ---- batch normalization: per-channel sums, then one elementwise pass --------
+    # x is (N, C) or (N, C, H, W); statistics are per channel c, over every other axis.
+    def batch_norm_stats(self, x):
+        """Per-channel ``mean`` and biased ``var`` = mean((x - mean)^2), each of shape (C,)."""
+        axes = _non_channel_axes(x)
+        mean = x.mean(axis=axes, keepdims=True)
+        centered = x - mean
+        return mean.reshape(-1), (centered * centered).mean(axis=axes).reshape(-1)
+
+    def batch_norm_apply(self, x, mean, inv_std, weight=None, bias=None):
+        """``x_hat = (x - mean) * inv_std`` and ``y = x_hat * weight + bias`` (``y`` is
+        ``x_hat`` when there is no weight), per channel."""
+        x_hat = (x - _per_channel(mean, x)) * _per_channel(inv_std, x)
+        if weight is None:
+            return x_hat, x_hat
+        return x_hat, x_hat * _per_channel(weight, x) + _per_channel(bias, x)
+
+    def batch_norm_sums(self, gy, x_hat):
+        """Per-channel ``sum(gy)`` and ``sum(gy * x_hat)``: dbias and dweight."""
+        axes = _non_channel_axes(gy)
+        return gy.sum(axis=axes), (gy * x_hat).sum(axis=axes)
+
+    def batch_norm_grad(self, gy, x_hat, scale, mean_gy, mean_gy_x_hat):
+        """``dx = scale * (gy - mean_gy - x_hat * mean_gy_x_hat)``, per channel."""
+        centered = gy - _per_channel(mean_gy, gy) - x_hat * _per_channel(mean_gy_x_hat, gy)
+        return centered * _per_channel(scale, gy)
+
+
+def _is_pointwise(win: Window2d) -> bool:
+    """A 1x1 window with stride 1 and no padding: each column is one pixel's channels."""
+    return (win.kh, win.kw, win.sh, win.sw, win.ph, win.pw) == (1, 1, 1, 1, 0, 0)
+
+
+def _non_channel_axes(x) -> tuple[int, ...]:
+    return (0,) + tuple(range(2, x.ndim))
+
+
+def _per_channel(values, x):
+    """A (C,) vector shaped to broadcast along axis 1 of ``x``: (1, C) or (1, C, 1, 1)."""
+    return values.reshape((1, -1) + (1,) * (x.ndim - 2))

@@ -6,8 +6,8 @@ channels; :func:`corr2d_multi_in_out` repeats that per output channel;
 :func:`corr2d_multi_in_out_1x1` shows a 1x1 convolution is a matrix product. They are
 easy to read and slow, and the tests hold the fast path equal to them.
 
-Then :func:`conv2d`, the fast path: im2col unfolds every receptive field of the batch
-into one column of a matrix, so the whole layer becomes a single matrix product::
+Then :func:`conv2d`, the fast path: im2col unfolds every receptive field into one column
+of a matrix, so a layer becomes a matrix product (done a chunk of images at a time)::
 
     cols = im2col(x)                      # (C*kh*kw, N*OH*OW)
     y    = weight.reshape(OC, -1) @ cols   # (OC, N*OH*OW) -> reshaped to (N, OC, OH, OW)
@@ -16,6 +16,8 @@ and its backward is two more products plus col2im, the adjoint of im2col.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from ..backend import Window2d, backend_of, get_array_module
 from ..tensor import Function, Tensor
@@ -93,12 +95,27 @@ def corr2d_multi_in_out_1x1(X, K) -> Tensor:
 
 
 # ---- the fast path: im2col + one matrix product --------------------------------------
+# Columns are unfolded a chunk of images at a time, about this many bytes of them: the
+# chunk stays in cache between im2col writing it and the matrix product reading it, and
+# memory no longer grows with the batch (a whole batch's columns are kh*kw copies of it).
+CHUNK_BYTES = 4 * 2**20
+
+
 class Conv2d(Function):
     """``y[n, o] = bias[o] + sum over c, i, j of weight[o, c, i, j] * x_pad[n, c, oh*sh + i, ow*sw + j]``.
 
-    Forward:  y = W @ cols            with W = weight.reshape(OC, C*kh*kw)
-    Backward: dW = dy @ cols^T,  db = dy summed over (N, OH, OW),  dx = col2im(W^T @ dy)
-    where dy is the output gradient laid out as (OC, N*OH*OW), like y.
+    A chunk of images at a time, with W = weight.reshape(OC, C*kh*kw)::
+
+        cols = im2col(x[chunk])                          # (C*kh*kw, b*OH*OW)
+        Forward:   y[chunk] = W @ cols + bias            # (OC, b*OH*OW) -> (b, OC, OH, OW)
+        Backward:  dW += dy[chunk] @ cols^T              # dy[chunk] laid out like W @ cols
+                   dx[chunk] = col2im(W^T @ dy[chunk])
+                   db = dy summed over (N, OH, OW)
+
+    Backward unfolds each chunk again rather than keeping the columns of the forward
+    pass: they would be the largest memory of a training step, and unfolding costs little
+    beside the matrix products. With stride 1 and no more output than input channels,
+    dx is computed as what it also is, a convolution of dy (see :meth:`_grad_input`).
     """
 
     name = "conv2d"
@@ -108,28 +125,54 @@ class Conv2d(Function):
         self.stride, self.padding = stride, padding
 
     def forward(self, x, weight, bias=None):
-        win = self._window(x, weight, bias)
-        self.backend, self.win, self.weight = backend_of(x), win, weight
-        out_channels = weight.shape[0]
-        self.cols = self.backend.im2col(x, win)
-        y = weight.reshape(out_channels, -1) @ self.cols
-        if bias is not None:
-            y += bias.reshape(out_channels, 1)
-        y = y.reshape(out_channels, win.n, win.oh, win.ow).transpose(1, 0, 2, 3)
-        return self.backend.xp.ascontiguousarray(y)
+        self.win = self._window(x, weight, bias)
+        self.backend, self.x, self.weight = backend_of(x), x, weight
+        return _correlate(self.backend, x, weight, self.win, bias)
 
     def backward(self, gy):
-        weight, win = self.weight, self.win
-        out_channels = weight.shape[0]
-        gy = gy.transpose(1, 0, 2, 3).reshape(out_channels, -1)  # (OC, N*OH*OW)
-        grad_x = grad_w = None
-        if self.needs_input_grad[0]:
-            grad_x = self.backend.col2im(weight.reshape(out_channels, -1).T @ gy, win)
-        if self.needs_input_grad[1]:
-            grad_w = (gy @ self.cols.T).reshape(weight.shape)
+        need_x, need_w = self.needs_input_grad[:2]
+        grad_x = self._grad_input(gy) if need_x else None
+        grad_w = self._grad_weight(gy) if need_w else None
         if len(self.needs_input_grad) == 3:
-            return grad_x, grad_w, gy.sum(axis=1)
+            return grad_x, grad_w, gy.sum(axis=(0, 2, 3))
         return grad_x, grad_w
+
+    def _grad_weight(self, gy):
+        """dW = sum over chunks of dy[chunk] @ im2col(x[chunk])^T.
+
+        Computed transposed, dW^T += cols @ dy[chunk]^T: the same products, which BLAS
+        runs faster with the long C*kh*kw side first.
+        """
+        weight = self.weight
+        grad_wt = self.backend.xp.zeros((weight[0].size, weight.shape[0]), dtype=weight.dtype)
+        for images, _, cols in _unfold(self.backend, self.x, self.win, weight.nbytes):
+            grad_wt += cols @ _as_columns(gy[images]).T
+        return grad_wt.T.reshape(weight.shape)
+
+    def _grad_input(self, gy):
+        """dx = col2im(W^T @ dy), chunk by chunk.
+
+        With stride 1, dx is also a convolution: of dy, padded by (kh-1-ph, kw-1-pw),
+        with the kernel turned 180 degrees and its in and out channels swapped::
+
+            dx[n, c, h, w] = sum over o, i, j of weight[o, c, kh-1-i, kw-1-j] * dy_pad[n, o, h + i, w + j]
+
+        That way unfolds dy (OC*kh*kw rows) instead of folding back C*kh*kw rows: less
+        memory traffic when OC < C (DenseNet's narrow layers), and with OC = C (ResNet's)
+        a matrix product over OC*kh*kw instead of OC, which BLAS runs faster.
+        """
+        win, weight, xp = self.win, self.weight, self.backend.xp
+        out_channels, _, kh, kw = weight.shape
+        if (win.sh, win.sw) == (1, 1) and win.ph < kh and win.pw < kw and out_channels <= win.c:
+            flipped = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+            gy_win = Window2d(win.n, out_channels, win.oh, win.ow, kh, kw, 1, 1,
+                              kh - 1 - win.ph, kw - 1 - win.pw)  # fmt: skip
+            return _correlate(self.backend, gy, flipped, gy_win)
+        w = weight.reshape(out_channels, -1)
+        grad_x = xp.empty(win.input_shape, dtype=gy.dtype)
+        for images, part in _chunks(win, gy.itemsize, weight.nbytes):
+            self.backend.col2im(w.T @ _as_columns(gy[images]), part, out=grad_x[images])
+        return grad_x
 
     def _window(self, x, weight, bias) -> Window2d:
         if x.ndim != 4:
@@ -152,6 +195,52 @@ class Conv2d(Function):
                 "output channels"
             )
         return Window2d.of("conv2d", x.shape, weight.shape[2:], self.stride, self.padding)
+
+
+def _correlate(backend, x, weight, win: Window2d, bias=None):
+    """``W @ im2col(x) + bias`` chunk by chunk, laid out as (N, OC, OH, OW)."""
+    w = weight.reshape(weight.shape[0], -1)
+    y = backend.xp.empty((win.n, w.shape[0], win.oh, win.ow), dtype=x.dtype)
+    for images, part, cols in _unfold(backend, x, win, w.nbytes):
+        out = w @ cols
+        if bias is not None:
+            out += bias.reshape(-1, 1)
+        y[images] = out.reshape(w.shape[0], part.n, win.oh, win.ow).transpose(1, 0, 2, 3)
+    return y
+
+
+def _as_columns(gy):
+    """(b, OC, OH, OW) -> (OC, b*OH*OW), the layout of ``W @ cols``."""
+    return gy.transpose(1, 0, 2, 3).reshape(gy.shape[1], -1)
+
+
+def _chunks(win: Window2d, itemsize: int, weight_bytes: int):
+    """(slice of images, their window) for chunks of equal size covering the batch.
+
+    A chunk holds about CHUNK_BYTES of columns, and at least as many as the weight has
+    bytes: BLAS copies the weight into its own layout for every product. A 1x1 window
+    goes one image at a time, as its columns need no unfolding then (unless the image is
+    so small that many tiny products would cost more than the copy).
+    """
+    per_image = win.c * win.kh * win.kw * win.oh * win.ow * itemsize
+    size = max(1, min(win.n, max(CHUNK_BYTES, weight_bytes) // per_image))
+    pointwise = (win.kh, win.kw, win.sh, win.sw, win.ph, win.pw) == (1, 1, 1, 1, 0, 0)
+    if pointwise and win.oh * win.ow >= 32:
+        size = 1  # one image's columns are the image itself, a view
+    size = -(-win.n // -(-win.n // size))  # as many chunks, evened out
+    for start in range(0, win.n, size):
+        part = replace(win, n=min(size, win.n - start))
+        yield slice(start, start + part.n), part
+
+
+def _unfold(backend, x, win: Window2d, weight_bytes: int):
+    """(slice of images, their window, their columns) for each chunk, in one reused buffer."""
+    buffer = None
+    for images, part in _chunks(win, x.itemsize, weight_bytes):
+        size = part.c * part.kh * part.kw * part.n * part.oh * part.ow
+        if buffer is None:
+            buffer = backend.xp.empty(size, dtype=x.dtype)
+        yield images, part, backend.im2col(x[images], part, out=buffer[:size])
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy
 
-from ..backend import get_array_module
+from ..backend import backend_of, get_array_module
 from ..tensor import Function
 
 
@@ -128,31 +128,36 @@ class Log(Function):
 
 
 class ReLU(Function):
-    """``max(x, 0)``; the gradient passes where x > 0 (0 at x = 0, as in PyTorch)."""
+    """``max(x, 0)``; the gradient passes where x > 0 (0 at x = 0, as in PyTorch).
+
+    Backward reads the output (y > 0 exactly where x > 0), which the next layer keeps
+    anyway, instead of keeping a mask of its own.
+    """
 
     name = "relu"
 
     def forward(self, x):
-        self.mask = x > 0
-        return get_array_module(x).maximum(x, 0)  # not x * mask: -inf * 0 is nan
+        self.backend = backend_of(x)
+        self.y = self.backend.relu(x)  # max(x, 0), not x * mask: -inf * 0 is nan
+        return self.y
 
     def backward(self, gy):
-        return gy * self.mask
+        return self.backend.relu_backward(gy, self.y)  # gy * (y > 0)
 
 
 class Sigmoid(Function):
     """``1 / (1 + exp(-x))``, computed from ``e = exp(-|x|)`` as ``1 / (1 + e)`` for x >= 0
     and ``e / (1 + e)`` for x < 0, so it never overflows and keeps full relative precision
-    for very negative x (``(1 + tanh(x/2)) / 2`` cancels to 0 there); d/dx = y (1 - y)."""
+    for very negative x (``(1 + tanh(x/2)) / 2`` cancels to 0 there); d/dx = y (1 - y).
+    """
 
     def forward(self, x):
-        xp = get_array_module(x)
-        e = xp.exp(-xp.abs(x))
-        self.y = xp.where(x >= 0, 1, e) / (1 + e)
+        self.backend = backend_of(x)
+        self.y = self.backend.sigmoid(x)
         return self.y
 
     def backward(self, gy):
-        return gy * self.y * (1 - self.y)
+        return self.backend.sigmoid_backward(gy, self.y)  # gy * y * (1 - y)
 
 
 class Tanh(Function):

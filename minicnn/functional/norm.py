@@ -14,18 +14,20 @@ evaluation the running statistics stand in for the batch's.
 
 from __future__ import annotations
 
-from ..backend import get_array_module
+from ..backend import backend_of
 from ..tensor import Function, Tensor
 
 
 class BatchNorm(Function):
-    """Training-mode backward, fused: with g = dL/dx_hat = dy * weight,
+    """Training-mode backward, fused: with m values per channel,
 
-        dx = (g - mean(g) - x_hat * mean(g * x_hat)) / sqrt(var + eps)
+        dx = weight / sqrt(var + eps) * (dy - mean(dy) - x_hat * mean(dy * x_hat))
         dweight = sum(dy * x_hat),   dbias = sum(dy)
 
-    (means and sums over the normalised axes). In evaluation the statistics are
-    constants, so dx = g / sqrt(running_var + eps).
+    (means and sums per channel, over the normalised axes). In evaluation the statistics
+    are constants, so dx = dy * weight / sqrt(running_var + eps). The per-channel sums and
+    the elementwise passes are the backend's (``batch_norm_*``): NumPy array expressions,
+    or one compiled loop each with Numba.
     """
 
     name = "batch_norm"
@@ -36,8 +38,8 @@ class BatchNorm(Function):
         self.training, self.momentum, self.eps, self.affine = training, momentum, eps, affine
 
     def forward(self, x, weight=None, bias=None):
-        xp = get_array_module(x)
-        self.axes, param_shape = self._layout(x, weight, bias)
+        self.backend = backend = backend_of(x)
+        self._layout(x, weight, bias)
         if self.training:
             count = x.size // x.shape[1]
             if count <= 1:
@@ -45,37 +47,32 @@ class BatchNorm(Function):
                     f"batch_norm: training needs more than 1 value per channel, got input shape "
                     f"{tuple(x.shape)}"
                 )
-            mean = x.mean(axis=self.axes, keepdims=True)
-            centered = x - mean
-            var = (centered * centered).mean(axis=self.axes, keepdims=True)
+            mean, var = backend.batch_norm_stats(x)
             self._update_running(mean, var, count)
         else:
-            mean = self.running_mean.reshape(param_shape)
-            var = self.running_var.reshape(param_shape)
-            centered = x - mean
-        self.inv_std = 1 / xp.sqrt(var + self.eps)
-        self.x_hat = centered * self.inv_std
-        if not self.affine:
-            return self.x_hat
-        self.weight = weight.reshape(param_shape)
-        return self.x_hat * self.weight + bias.reshape(param_shape)
+            mean, var = self.running_mean, self.running_var
+        self.inv_std = 1 / backend.xp.sqrt(var + x.dtype.type(self.eps))
+        self.weight = weight
+        self.x_hat, y = backend.batch_norm_apply(x, mean, self.inv_std, weight, bias)
+        return y
 
     def backward(self, gy):
-        g = gy * self.weight if self.affine else gy
+        scale = self.inv_std if self.weight is None else self.weight * self.inv_std
+        sum_gy, sum_gy_x_hat = self.backend.batch_norm_sums(gy, self.x_hat)
         if self.training:
-            mean_g = g.mean(axis=self.axes, keepdims=True)
-            mean_g_xhat = (g * self.x_hat).mean(axis=self.axes, keepdims=True)
-            grad_x = (g - mean_g - self.x_hat * mean_g_xhat) * self.inv_std
+            count = gy.size // gy.shape[1]
+            grad_x = self.backend.batch_norm_grad(
+                gy, self.x_hat, scale, sum_gy / count, sum_gy_x_hat / count
+            )
         else:
-            grad_x = g * self.inv_std
+            zeros = self.backend.xp.zeros_like(scale)
+            grad_x = self.backend.batch_norm_grad(gy, self.x_hat, scale, zeros, zeros)
         if not self.affine:
             return grad_x
-        grad_weight = (gy * self.x_hat).sum(axis=self.axes)
-        grad_bias = gy.sum(axis=self.axes)
-        return grad_x, grad_weight, grad_bias
+        return grad_x, sum_gy_x_hat, sum_gy
 
     def _layout(self, x, weight, bias):
-        """The axes to normalise over and the broadcast shape of per-channel values."""
+        """Check the shapes and dtypes of the input and the per-channel vectors."""
         if x.ndim not in (2, 4):
             raise ValueError(
                 f"batch_norm: expected a 2-D (N, C) or 4-D (N, C, H, W) input, got shape "
@@ -100,19 +97,16 @@ class BatchNorm(Function):
                 )
         if not self.training and (self.running_mean is None or self.running_var is None):
             raise ValueError("batch_norm: evaluation mode needs running_mean and running_var")
-        if x.ndim == 2:
-            return (0,), (1, channels)
-        return (0, 2, 3), (1, channels, 1, 1)
 
     def _update_running(self, mean, var, count):
         """In place, so that the module's buffers see the new values."""
         m = self.momentum
         if self.running_mean is not None:
             self.running_mean *= 1 - m
-            self.running_mean += m * mean.reshape(-1)
+            self.running_mean += m * mean
         if self.running_var is not None:
             self.running_var *= 1 - m
-            self.running_var += m * var.reshape(-1) * (count / (count - 1))
+            self.running_var += m * var * (count / (count - 1))
 
 
 def batch_norm(
