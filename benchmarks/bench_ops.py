@@ -39,23 +39,25 @@ KINDS = {"conv": mc.nn.Conv2d, "maxpool": mc.nn.MaxPool2d, "avgpool": mc.nn.AvgP
 
 # ---- which layers the networks run --------------------------------------------------
 def layer_shapes(name: str, batch: int, kinds) -> list[tuple]:
-    """(kind, input shape, arguments) of every layer of ``kinds`` in network ``name``, in
-    the order it runs them, found by one forward pass of a single image."""
+    """(kind, input shape, arguments, first) of every layer of ``kinds`` in network ``name``,
+    in the order it runs them, found by one forward pass of a single image. ``first`` marks
+    the layer that reads the image itself: training needs no gradient for its input."""
     net = mc.models.get(name)
+    image = mc.tensor(numpy.zeros((1, 1, net.resolution, net.resolution), dtype=numpy.float32))
     found = []
     for module in net.modules():
         kind = next((k for k in kinds if type(module) is KINDS[k]), None)
         if kind is not None:
-            _record(module, kind, batch, found)
+            _record(module, kind, batch, image, found)
     net.eval()  # batch norm takes a single image in evaluation mode
     with mc.no_grad():
-        net(numpy.zeros((1, 1, net.resolution, net.resolution), dtype=numpy.float32))
+        net(image)
     for module in net.modules():
         module.__dict__.pop("forward", None)
     return found
 
 
-def _record(module, kind, batch, found) -> None:
+def _record(module, kind, batch, image, found) -> None:
     original = module.forward
 
     def forward(x):
@@ -67,14 +69,14 @@ def _record(module, kind, batch, found) -> None:
         else:
             stride = module.stride if module.stride is not None else module.kernel_size
             arguments = (module.kernel_size, stride, module.padding)
-        found.append((kind, shape, arguments))
+        found.append((kind, shape, arguments, x is image))
         return original(x)
 
     object.__setattr__(module, "forward", forward)  # shadows the class's, removed afterwards
 
 
 # ---- timing one layer -----------------------------------------------------------------
-def minicnn_times(kind, shape, arguments, backend, warmup, repeat, clock):
+def minicnn_times(kind, shape, arguments, first, backend, warmup, repeat, clock):
     """Median seconds of the Function's forward and of its backward, on ``backend``."""
     rng = numpy.random.default_rng(0)
     x = rng.standard_normal(shape, dtype=numpy.float32)
@@ -97,18 +99,18 @@ def minicnn_times(kind, shape, arguments, backend, warmup, repeat, clock):
             else:
                 make = lambda: AvgPool2d(kernel, stride, padding, True)  # noqa: E731
         fn = make()
-        fn.needs_input_grad = (True,) * len(inputs)
+        fn.needs_input_grad = (not first,) + (True,) * (len(inputs) - 1)
         forward = common.time_calls(lambda: fn.forward(*inputs), warmup, repeat, clock)
         gy = rng.standard_normal(fn.forward(*inputs).shape, dtype=numpy.float32)
         backward = common.time_calls(lambda: fn.backward(gy), warmup, repeat, clock)
     return common.median(forward), common.median(backward)
 
 
-def torch_times(kind, shape, arguments, warmup, repeat, clock):
+def torch_times(kind, shape, arguments, first, warmup, repeat, clock):
     import torch
 
     torch.manual_seed(0)
-    x = torch.randn(shape, requires_grad=True)
+    x = torch.randn(shape, requires_grad=not first)
     if kind == "conv":
         weight_shape, stride, padding = arguments
         layer = torch.nn.Conv2d(weight_shape[1], weight_shape[0], weight_shape[2:], stride, padding)
@@ -118,7 +120,7 @@ def torch_times(kind, shape, arguments, warmup, repeat, clock):
         layer = torch.nn.MaxPool2d(*arguments)
     else:
         layer = torch.nn.AvgPool2d(*arguments)
-    inputs = (x, *layer.parameters())
+    inputs = (*([] if first else [x]), *layer.parameters())
     forward = common.time_calls(lambda: layer(x), warmup, repeat, clock)
     y = layer(x)
     gy = torch.randn_like(y)
@@ -136,11 +138,13 @@ def conv_flops(shape, arguments) -> int:
     return 2 * oc * c * kh * kw * n * oh * ow
 
 
-def describe(kind, shape, arguments) -> str:
+def describe(kind, shape, arguments, first) -> str:
     text = f"{kind} {'x'.join(map(str, shape))}"
     if kind == "conv":
         (oc, _, kh, kw), stride, padding = arguments
-        return f"{text} -> {oc}, {kh}x{kw} s{stride[0]} p{padding[0]}"
+        return f"{text} -> {oc}, {kh}x{kw} s{stride[0]} p{padding[0]}" + (
+            " (no dx)" if first else ""
+        )
     if kind == "bn":
         return text
     kernel, stride, padding = (common_pair(a) for a in arguments)
@@ -189,17 +193,18 @@ def main(argv=None) -> None:
         for layer in layer_shapes(name, args.batch, args.ops.split(",")):
             uses.setdefault(layer, []).append(name)
     results = []
-    for (kind, shape, arguments), nets in uses.items():
-        row = {"op": describe(kind, shape, arguments), "nets": sorted(set(nets)),
+    for (kind, shape, arguments, first), nets in uses.items():
+        row = {"op": describe(kind, shape, arguments, first), "nets": sorted(set(nets)),
                "uses": len(nets), "times": {}}  # fmt: skip
         for backend in backends:
-            row["times"][backend] = minicnn_times(kind, shape, arguments, backend,
+            row["times"][backend] = minicnn_times(kind, shape, arguments, first, backend,
                                                   args.warmup, args.repeat, args.clock)  # fmt: skip
         if with_torch:
             row["times"]["torch"] = torch_times(
-                kind, shape, arguments, args.warmup, args.repeat, args.clock
+                kind, shape, arguments, first, args.warmup, args.repeat, args.clock
             )
         row["limit_s"] = conv_flops(shape, arguments) / rate if kind == "conv" else None
+        row["passes"] = 2 if first else 3  # forward, dW (and dx)
         results.append(row)
         print("  " + row["op"], {k: [f"{t * 1e3:.1f}" for t in v] for k, v in row["times"].items()},
               file=sys.stderr, flush=True)  # fmt: skip
@@ -224,7 +229,7 @@ def table(results, engines) -> str:
             totals[engine] += r["uses"] * (forward + backward)
         for engine in ratio_engines:
             cells.append(f"{sum(r['times'][engine]) / sum(r['times']['torch']):.2f}")
-        cells.append("-" if r["limit_s"] is None else f"{3 * r['limit_s'] * 1e3:.2f}")
+        cells.append("-" if r["limit_s"] is None else f"{r['passes'] * r['limit_s'] * 1e3:.2f}")
         rows.append(cells)
     total_cells = ["total (x uses)", "", ""]
     for engine in engines:

@@ -1,9 +1,11 @@
 """The fast paths equal the plain ones they replace, on every backend.
 
-- conv2d unfolds its input a chunk of images at a time and, with stride 1 and no more
-  output than input channels, computes dx as a convolution of dy: forward and every
-  gradient equal PyTorch's whatever the chunk size (one image per chunk, uneven chunks,
-  the whole batch) and whichever way dx is computed.
+- conv2d unfolds its input a chunk of images at a time; with stride 1 and fewer output
+  than input channels it computes y tap by tap (``tap_sum``), and with stride 1 and no
+  more output than input channels dx as a convolution of dy: forward and every gradient
+  equal PyTorch's whatever the chunk size (one image per chunk, uneven chunks, the whole
+  batch) and whichever way each is computed.
+- a leaf's gradient is its own array, copied only when backward handed out a shared one.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from minicnn.functional import conv
 
 # (x shape, weight shape, stride, padding): ids say which path they take
 CONV_CASES = {
-    "dx-as-convolution": ((3, 5, 6, 7), (2, 5, 3, 3), 1, 1),
-    "dx-as-convolution-wide-padding": ((3, 4, 5, 5), (3, 4, 3, 2), 1, (2, 1)),
+    "taps-and-dx-as-convolution": ((3, 5, 6, 7), (2, 5, 3, 3), 1, 1),
+    "taps-and-dx-as-convolution-wide-padding": ((3, 4, 5, 5), (3, 4, 3, 2), 1, (2, 1)),
     "dx-as-convolution-equal-channels": ((3, 4, 5, 5), (4, 4, 3, 3), 1, 1),
     "dx-by-col2im-more-outputs": ((3, 2, 6, 6), (4, 2, 3, 3), 1, 1),
     "dx-by-col2im-stride-2": ((3, 5, 7, 7), (2, 5, 3, 3), 2, 1),

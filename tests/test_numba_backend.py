@@ -59,6 +59,13 @@ conv_cases = pytest.mark.parametrize("case", CONV_CASES.values(), ids=CONV_CASES
 pool_cases = pytest.mark.parametrize("case", POOL_CASES.values(), ids=POOL_CASES)
 
 
+@pytest.fixture(autouse=True)
+def compiled_strided_kernels(monkeypatch):
+    """The compiled im2col and window_sum even when Numba runs one thread (NumPy's strided
+    copies are used then)."""
+    monkeypatch.setattr(numba_, "_STRIDED_MIN_THREADS", 1)
+
+
 @dtypes
 @conv_cases
 def test_im2col_and_col2im_match_numpy(case, dtype):
@@ -67,6 +74,14 @@ def test_im2col_and_col2im_match_numpy(case, dtype):
     assert_close(NUMBA.im2col(x, win), NUMPY.im2col(x, win), dtype)
     cols = random((win.c * win.kh * win.kw, win.n * win.oh * win.ow), dtype, seed=1)
     assert_close(NUMBA.col2im(cols, win), NUMPY.col2im(cols, win), dtype)
+
+
+@dtypes
+@conv_cases
+def test_tap_sum_matches_numpy(case, dtype):
+    win = window(*case)
+    z = random((win.kh * win.kw * 3, win.n * win.h * win.w), dtype)  # 3 output channels
+    np.testing.assert_array_equal(NUMBA.tap_sum(z, win), NUMPY.tap_sum(z, win))
 
 
 @conv_cases
@@ -273,6 +288,7 @@ def test_warm_up_reports_every_kernel():
         "im2col", "col2im", "max_pool2d", "max_pool2d_backward", "window_sum",
         "window_sum_backward", "batch_norm_stats", "batch_norm_apply", "batch_norm_sums",
         "batch_norm_grad", "relu", "relu_backward", "sigmoid", "sigmoid_backward", "axpy",
+        "tap_sum",
     }  # fmt: skip
     assert all(s >= 0 for s in seconds.values())
 
@@ -287,6 +303,8 @@ def test_kernels_run_as_plain_python_without_jit():
 
         assert numba.config.DISABLE_JIT
         assert not hasattr(numba_._im2col, "py_func")  # a plain function, not a dispatcher
+        numba_._STRIDED_MIN_THREADS = 1  # the loops themselves, even on one thread
+        numba_._BATCH_NORM_MIN_COUNT = 0  # and on inputs this small
         numpy_, numba_backend = get_backend("numpy"), get_backend("numba")
         win = Window2d.of("test", (1, 2, 5, 5), 3, 2, 1)
         x = np.random.default_rng(0).standard_normal(win.input_shape)
@@ -294,6 +312,8 @@ def test_kernels_run_as_plain_python_without_jit():
         cols = numpy_.im2col(x, win)
         np.testing.assert_array_equal(numba_backend.im2col(x, win), cols)
         np.testing.assert_array_equal(numba_backend.col2im(cols, win), numpy_.col2im(cols, win))
+        z = np.random.default_rng(2).standard_normal((9 * 3, x.size // 2))
+        np.testing.assert_array_equal(numba_backend.tap_sum(z, win), numpy_.tap_sum(z, win))
         y, argmax = numba_backend.max_pool2d(x, win)
         y_ref, argmax_ref = numpy_.max_pool2d(x, win)
         np.testing.assert_array_equal(argmax, argmax_ref)
@@ -306,7 +326,6 @@ def test_kernels_run_as_plain_python_without_jit():
         np.testing.assert_array_equal(
             numba_backend.window_sum_backward(dy, win), numpy_.window_sum_backward(dy, win)
         )
-        numba_._BATCH_NORM_MIN_COUNT = 0  # the kernels, not NumPy's, on an input this small
         mean, var = numba_backend.batch_norm_stats(x)
         np.testing.assert_allclose(mean, x.mean(axis=(0, 2, 3)), rtol=1e-12)
         x_hat, y = numba_backend.batch_norm_apply(x, mean, 1 / np.sqrt(var), var, mean)

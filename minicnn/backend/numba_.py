@@ -1,25 +1,35 @@
-"""The Numba backend: the same NumPy arrays, with the sliding-window kernels compiled.
+"""The Numba backend: the same NumPy arrays, with the hot kernels compiled.
 
 :class:`NumbaBackend` inherits every kernel of :class:`~minicnn.backend.numpy_.NumpyBackend`
-and replaces the six that slide a window (im2col, col2im, pooling forward and backward)
-with loops that Numba compiles to machine code and runs on every CPU core. Each loop is
-the NumPy kernel's docstring written out one element at a time.
+and replaces the ones a training step spends its time in with loops that Numba compiles
+to machine code and runs on every CPU core: the sliding windows (im2col, col2im,
+tap_sum, pooling forward and backward), batch norm's per-channel sums and elementwise
+passes, ReLU, sigmoid and SGD's update. Each loop is the NumPy kernel's docstring
+written out one element at a time. (The matrix products stay NumPy's: BLAS.)
 
 Three rules shape every kernel:
 
-- ``prange`` runs over the (n, c) planes of the array the kernel *writes*, and each
-  iteration owns its plane: it alone writes there, and it adds into each of its pixels
-  every term that lands on it. No two iterations ever write the same element, so there
-  are no races, no locks, and the same result on every run. (Overlapping pooling windows
-  never cross planes, so their shared pixels always belong to one iteration.)
-- Within a plane, each pixel's terms are added in the order NumPy's kernels add them
-  (ascending kernel offset i*kw + j), so the two backends agree to the last bit.
-- Outputs are allocated in Python (``numpy.zeros``) and the loops skip the padding, whose
-  contribution is zero (or -inf for max pooling).
+- ``prange`` runs over what the kernel *writes*: (n, c) planes, rows of the columns,
+  channels, or elements, and each iteration owns its part: it alone writes there, and
+  it adds into each element every term that lands on it. No two iterations ever write
+  the same element, so there are no races, no locks, and the same result on every run.
+  (Overlapping pooling windows never cross planes, so their shared pixels always belong
+  to one iteration.) No BLAS call runs inside a ``prange``.
+- Each element's terms are added in the order NumPy's kernels add them (ascending
+  kernel offset i*kw + j), in the array's dtype, so the two backends agree to the last
+  bit. Batch norm's sums are the exception: accumulated in float64, so they agree to
+  round-off (and inputs with few values per channel keep NumPy's kernels).
+- Outputs are allocated in Python (``numpy.empty``, or ``numpy.zeros`` where a loop only
+  adds into them); the loops skip the padding, whose contribution is zero (or -inf for
+  max pooling).
+
+Where NumPy is faster the backend keeps NumPy's kernel: the strided copies of im2col and
+window_sum on a single thread, and anything not float32 or float64.
 
 With ``NUMBA_DISABLE_JIT=1`` the kernels run as plain, slow Python, to step through in a
 debugger. ``cache=True`` stores the machine code in ``__pycache__``, so only the first
-process on a machine pays for compiling (see :meth:`NumbaBackend.warm_up`).
+process on a machine pays for compiling (see :meth:`NumbaBackend.warm_up` and
+``benchmarks/bench_compile.py``).
 """
 
 from __future__ import annotations
@@ -88,6 +98,29 @@ def _col2im(cols, dx, sh, sw, ph, pw):
                 for oh in range(oh_lo, oh_hi):
                     pixels = dx[n, c, oh * sh + i - ph, w_lo:w_hi:sw]  # a view: += writes dx
                     pixels += cols[c, i, j, n, oh, ow_lo:ow_hi]
+
+
+@numba.njit(parallel=True, cache=True)
+def _tap_sum(z, y, sh, sw, ph, pw):
+    """for n, o, i, j, oh, ow:  y[n, o, oh, ow] += z[i, j, o, n, oh*sh + i - ph, ow*sw + j - pw]
+
+    skipping taps that fall on padding; each plane of ``y`` starts from zero and is
+    written by one iteration, adding the taps in NumPy's order.
+    """
+    kh, kw, OC, N, H, W = z.shape
+    OH, OW = y.shape[2], y.shape[3]
+    for no in prange(N * OC):
+        n, o = no // OC, no % OC
+        y[n, o] = 0
+        for i in range(kh):
+            oh_lo, oh_hi = _inside(i - ph, sh, H, OH)
+            for j in range(kw):
+                ow_lo, ow_hi = _inside(j - pw, sw, W, OW)
+                w_lo = ow_lo * sw + j - pw
+                w_hi = w_lo + (ow_hi - ow_lo) * sw
+                for oh in range(oh_lo, oh_hi):
+                    pixels = y[n, o, oh, ow_lo:ow_hi]  # a view: += writes y
+                    pixels += z[i, j, o, n, oh * sh + i - ph, w_lo:w_hi:sw]
 
 
 # ---- max pooling ---------------------------------------------------------------------
@@ -349,6 +382,16 @@ def _as_4d(x):
 
 
 # ---- the backend ---------------------------------------------------------------------
+# im2col and window_sum are strided copies and adds, one per kernel offset. On one core
+# NumPy's vectorised inner loops run them faster than the compiled loops do (measured in
+# benchmarks/README.md); the compiled loops win once they run on several cores at once.
+_STRIDED_MIN_THREADS = 2
+
+
+def _strided_on_one_core() -> bool:
+    return numba.get_num_threads() < _STRIDED_MIN_THREADS
+
+
 def _contiguous(*arrays) -> bool:
     return all(array.flags.c_contiguous for array in arrays)
 
@@ -364,7 +407,7 @@ class NumbaBackend(NumpyBackend):
     name = "numba"
 
     def im2col(self, x, win: Window2d, out=None):
-        if not _compiled_for(x) or (_is_pointwise(win) and win.n == 1):
+        if not _compiled_for(x) or (_is_pointwise(win) and win.n == 1) or _strided_on_one_core():
             return super().im2col(x, win, out)
         shape = (win.c, win.kh, win.kw, win.n, win.oh, win.ow)
         cols = numpy.empty(shape, dtype=x.dtype) if out is None else out.reshape(shape)
@@ -378,6 +421,14 @@ class NumbaBackend(NumpyBackend):
         dx = numpy.empty(win.input_shape, dtype=cols.dtype) if out is None else out
         _col2im(cols, dx, win.sh, win.sw, win.ph, win.pw)
         return dx
+
+    def tap_sum(self, z, win: Window2d, out=None):
+        if not _compiled_for(z):
+            return super().tap_sum(z, win, out)
+        z = numpy.ascontiguousarray(z).reshape(win.kh, win.kw, -1, win.n, win.h, win.w)
+        y = numpy.empty((win.n, z.shape[2], win.oh, win.ow), dtype=z.dtype) if out is None else out
+        _tap_sum(z, y, win.sh, win.sw, win.ph, win.pw)
+        return y
 
     def max_pool2d(self, x, win: Window2d):
         if not _compiled_for(x):
@@ -395,7 +446,7 @@ class NumbaBackend(NumpyBackend):
         return dx
 
     def window_sum(self, x, win: Window2d):
-        if not _compiled_for(x):
+        if not _compiled_for(x) or _strided_on_one_core():
             return super().window_sum(x, win)
         y = numpy.zeros(win.output_shape, dtype=x.dtype)
         _window_sum(numpy.ascontiguousarray(x), y, *_geometry(win))
@@ -498,6 +549,7 @@ class NumbaBackend(NumpyBackend):
             x = numpy.ones(win.input_shape, dtype=dtype)
             dy = numpy.ones(win.output_shape, dtype=dtype)
             timed(self.col2im, timed(self.im2col, x, win), win)
+            timed(self.tap_sum, numpy.ones((4, 9), dtype=dtype), win)
             _, argmax = timed(self.max_pool2d, x, win)
             timed(self.max_pool2d_backward, dy, argmax, win)
             timed(self.window_sum, x, win)

@@ -112,6 +112,24 @@ class NumpyBackend:
         out[...] = self._unpad(dx_pad, win)
         return out
 
+    def tap_sum(self, z, win: Window2d, out=None):
+        """Add up, for each output pixel, the kernel taps' products that land on it::
+
+            y[n, o, oh, ow] = sum over i, j of z[i, j, o, n, oh*sh + i - ph, ow*sw + j - pw]
+
+        where z, given as (kh*kw*OC, N*H*W), holds every tap's product at every input pixel
+        (zero where that pixel is padding). Returns y (N, OC, OH, OW), in ``out`` if given.
+        """
+        z_pad = self._pad(z.reshape(-1, win.n, win.h, win.w), win)  # (kh*kw*OC, N, Hp, Wp)
+        z_pad = z_pad.reshape((win.kh * win.kw, -1) + z_pad.shape[1:])
+        y = self.xp.zeros((win.n, z_pad.shape[1], win.oh, win.ow), dtype=z.dtype)
+        for k, (i, j) in enumerate(self._offsets(win)):
+            y += z_pad[k][self._window_slice(win, i, j)].transpose(1, 0, 2, 3)
+        if out is None:
+            return y
+        out[...] = y
+        return out
+
     # ---- max pooling --------------------------------------------------------------
     def max_pool2d(self, x, win: Window2d):
         """Running maximum over the kernel offsets; returns ``(y, argmax)``.

@@ -114,8 +114,9 @@ class Conv2d(Function):
 
     Backward unfolds each chunk again rather than keeping the columns of the forward
     pass: they would be the largest memory of a training step, and unfolding costs little
-    beside the matrix products. With stride 1 and no more output than input channels,
-    dx is computed as what it also is, a convolution of dy (see :meth:`_grad_input`).
+    beside the matrix products. With stride 1 and fewer output than input channels, y
+    is computed tap by tap (:func:`_correlate_by_taps`), and with no more output than input
+    channels dx is computed as what it also is, a convolution of dy (:meth:`_grad_input`).
     """
 
     name = "conv2d"
@@ -199,6 +200,9 @@ class Conv2d(Function):
 
 def _correlate(backend, x, weight, win: Window2d, bias=None):
     """``W @ im2col(x) + bias`` chunk by chunk, laid out as (N, OC, OH, OW)."""
+    out_channels, _, kh, kw = weight.shape
+    if (win.sh, win.sw) == (1, 1) and kh * kw > 1 and out_channels < win.c:
+        return _correlate_by_taps(backend, x, weight, win, bias)
     w = weight.reshape(weight.shape[0], -1)
     y = backend.xp.empty((win.n, w.shape[0], win.oh, win.ow), dtype=x.dtype)
     for images, part, cols in _unfold(backend, x, win, w.nbytes):
@@ -209,8 +213,29 @@ def _correlate(backend, x, weight, win: Window2d, bias=None):
     return y
 
 
+def _correlate_by_taps(backend, x, weight, win: Window2d, bias=None):
+    """The same convolution (stride 1), computed the other way round: every kernel tap's
+    product at every input pixel first, then each output adds up the kh*kw it needs::
+
+        z[(i, j, o), n, h, w] = sum over c of weight[o, c, i, j] * x[n, c, h, w]      # one GEMM
+        y[n, o, oh, ow] = sum over i, j of z[(i, j, o), n, oh + i - ph, ow + j - pw]  # tap_sum
+
+    The product reads x itself instead of its kh*kw-fold columns and writes kh*kw*OC rows
+    instead of im2col's C*kh*kw: less memory traffic when OC < C (DenseNet's growth layers).
+    """
+    out_channels, in_channels, kh, kw = weight.shape
+    taps = weight.transpose(2, 3, 0, 1).reshape(kh * kw * out_channels, in_channels)
+    y = backend.xp.empty((win.n, out_channels, win.oh, win.ow), dtype=x.dtype)
+    for images, part in _chunks(win, x.itemsize, weight.nbytes):
+        z = taps @ _as_columns(x[images])  # (kh*kw*OC, b*H*W); x[n] itself when b = 1
+        backend.tap_sum(z, part, out=y[images])
+        if bias is not None:
+            y[images] += bias.reshape(-1, 1, 1)
+    return y
+
+
 def _as_columns(gy):
-    """(b, OC, OH, OW) -> (OC, b*OH*OW), the layout of ``W @ cols``."""
+    """(b, C, H, W) -> (C, b*H*W), the layout of ``W @ cols`` (a view when b = 1)."""
     return gy.transpose(1, 0, 2, 3).reshape(gy.shape[1], -1)
 
 
