@@ -7,8 +7,11 @@ same shuffled order per epoch, so a minicnn result can be held against PyTorch's
 Prints the book's two closing lines, and with --json appends a JSON line of the result.
 The PyTorch networks are the book's code, in tests/torch_models.py. By default they start
 from the very weights a minicnn run with the same --seed starts from (the book's xavier
-init, drawn by minicnn and copied across through the shared state_dict keys), so the two
-runs differ only in floating-point rounding; --torch-init draws them with torch instead.
+init, drawn by minicnn and copied across through the shared state_dict keys), and their
+dropout layers (AlexNet, VGG) zero the very values minicnn's do: the masks come from
+minicnn's generator, drawn in the same order (:class:`SharedDropout`). So the two runs
+differ only in floating-point rounding. --torch-init and --torch-dropout draw with torch
+instead.
 """
 
 import argparse
@@ -17,6 +20,7 @@ import pathlib
 import sys
 import time
 
+import numpy
 import torch
 from torch import nn
 
@@ -41,6 +45,36 @@ def batches(loader: DataLoader, epoch: int, resize, device="cpu"):
         yield X, torch.from_numpy(loader.labels[indices]).to(device)
 
 
+class SharedDropout(nn.Module):
+    """``nn.Dropout`` drawing its mask as minicnn's Dropout does::
+
+        mask = generator.random(x.shape, dtype=float32) >= p;  y = x * mask / (1 - p)
+
+    from minicnn's generator (seeded by ``mc.manual_seed`` and advanced by the init draws
+    exactly as in a minicnn run), so both engines drop the same values at every step."""
+
+    def __init__(self, p):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x):
+        if not self.training or self.p == 0:
+            return x
+        draws = mc.backend.cpu_generator().random(tuple(x.shape), dtype=numpy.float32)
+        keep = torch.from_numpy(draws >= self.p).to(x.device)
+        return x * keep * (1 / (1 - self.p))
+
+
+def share_dropout(net: nn.Module) -> nn.Module:
+    """Replace every ``nn.Dropout`` in ``net`` with a :class:`SharedDropout` of the same p."""
+    for name, child in net.named_children():
+        if isinstance(child, nn.Dropout):
+            setattr(net, name, SharedDropout(child.p))
+        else:
+            share_dropout(child)
+    return net
+
+
 def initial_net(name, seed, torch_init):
     """The book's network with the book's init: minicnn's draws (the default) or torch's."""
     torch.manual_seed(seed)
@@ -60,9 +94,14 @@ def initial_net(name, seed, torch_init):
     return net
 
 
-def train(name, epochs, lr, batch_size, resize, limit, seed, torch_init=False, device="cpu"):
+def train(
+    name, epochs, lr, batch_size, resize, limit, seed, torch_init=False, torch_dropout=False,
+    device="cpu",
+):  # fmt: skip
     """The book's train_ch6, line for line."""
     net = initial_net(name, seed, torch_init).to(device)
+    if not torch_dropout:
+        share_dropout(net)
     train_loader = DataLoader(
         FashionMNIST(train=True), batch_size, shuffle=True, seed=seed, limit=limit
     )
@@ -121,6 +160,9 @@ def main():
     parser.add_argument("--limit", type=int)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--torch-init", action="store_true", help="draw the init with torch")
+    parser.add_argument(
+        "--torch-dropout", action="store_true", help="draw dropout masks with torch"
+    )
     parser.add_argument("--device", default="cpu", help="torch device: cpu or cuda")
     parser.add_argument("--json", help="append the result as a JSON line to this file")
     args = parser.parse_args()
@@ -134,6 +176,7 @@ def main():
         args.limit,
         args.seed,
         args.torch_init,
+        args.torch_dropout,
         args.device,
     )
     if args.json:
