@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy
 
+from . import winograd
 from .window import Window2d
 
 
@@ -27,6 +28,9 @@ class NumpyBackend:
     name = "numpy"
     device = "cpu"
     xp = numpy
+    # 3x3 stride-1 convolutions by Winograd's F(2x2, 3x3) (functional/conv.py) instead of
+    # im2col: the reference keeps im2col, the chapter's method.
+    conv_winograd = False
 
     def __repr__(self) -> str:
         return f"<minicnn backend {self.name!r} ({self.device})>"
@@ -130,6 +134,66 @@ class NumpyBackend:
         out[...] = y
         return out
 
+    # ---- convolution by Winograd's F(2x2, 3x3) (see backend/winograd.py) -----------
+    def winograd_input(self, x, win: Window2d):
+        """V = BT d B for every 4x4 tile d of every padded input plane: (16, C, N*TH*TW).
+
+        Tile (th, tw) of plane (n, c) is ``x_pad[n, c, 2*th : 2*th + 4, 2*tw : 2*tw + 4]``,
+        so its pixel (i, j), over all tiles at once, is one strided slice.
+        """
+        th, tw = winograd.tiles(win)
+        x_pad = self.xp.zeros((win.c, win.n, 2 * th + 2, 2 * tw + 2), dtype=x.dtype)
+        x_pad[:, :, win.ph : win.ph + win.h, win.pw : win.pw + win.w] = x.transpose(1, 0, 2, 3)
+        d = [[x_pad[:, :, i : i + 2 * th : 2, j : j + 2 * tw : 2] for j in range(4)]
+             for i in range(4)]  # fmt: skip
+        v = winograd.sandwich(winograd.BT, d, winograd.BT)
+        return self.xp.stack([v[a][b] for a in range(4) for b in range(4)]).reshape(16, win.c, -1)
+
+    def winograd_output(self, m, win: Window2d, out=None):
+        """y = AT m A for every transformed tile m of ``m`` (16, OC, N*TH*TW): the 2x2
+        output blocks, laid out as (N, OC, OH, OW), in ``out`` if given."""
+        th, tw = winograd.tiles(win)
+        out_channels = m.shape[1]
+        tile = m.reshape(4, 4, out_channels, win.n, th, tw)
+        y = winograd.sandwich(winograd.AT, tile, winograd.AT)
+        blocks = self.xp.empty((out_channels, win.n, th, 2, tw, 2), dtype=m.dtype)
+        for a in range(2):
+            for b in range(2):
+                blocks[:, :, :, a, :, b] = y[a][b]
+        y = blocks.reshape(out_channels, win.n, 2 * th, 2 * tw)[:, :, : win.oh, : win.ow]
+        if out is None:
+            return self.xp.ascontiguousarray(y.transpose(1, 0, 2, 3))
+        out[...] = y.transpose(1, 0, 2, 3)
+        return out
+
+    def winograd_output_grad(self, gy, win: Window2d):
+        """dm = A dy AT for every 2x2 block of ``gy`` (N, OC, OH, OW), the adjoint of
+        :meth:`winograd_output` (blocks past the output's edge read zeros): (16, OC, P)."""
+        th, tw = winograd.tiles(win)
+        out_channels = gy.shape[1]
+        g_pad = self.xp.zeros((out_channels, win.n, 2 * th, 2 * tw), dtype=gy.dtype)
+        g_pad[:, :, : win.oh, : win.ow] = gy.transpose(1, 0, 2, 3)
+        g = [[g_pad[:, :, a::2, b::2] for b in range(2)] for a in range(2)]
+        a_t = winograd.AT.T
+        dm = winograd.sandwich(a_t, g, a_t)
+        return self.xp.stack([dm[i][j] for i in range(4) for j in range(4)]).reshape(
+            16, out_channels, -1
+        )
+
+    def winograd_input_grad(self, dv, win: Window2d):
+        """dx: dd = B dv BT for every tile, added back where the tile was cut from (tiles
+        overlap by 2 pixels), padding dropped; the adjoint of :meth:`winograd_input`."""
+        th, tw = winograd.tiles(win)
+        dv = dv.reshape(4, 4, win.c, win.n, th, tw)
+        b = winograd.BT.T
+        dd = winograd.sandwich(b, dv, b)
+        dx_pad = self.xp.zeros((win.c, win.n, 2 * th + 2, 2 * tw + 2), dtype=dv.dtype)
+        for i in range(4):
+            for j in range(4):
+                dx_pad[:, :, i : i + 2 * th : 2, j : j + 2 * tw : 2] += dd[i][j]
+        dx = dx_pad[:, :, win.ph : win.ph + win.h, win.pw : win.pw + win.w]
+        return self.xp.ascontiguousarray(dx.transpose(1, 0, 2, 3))
+
     # ---- max pooling --------------------------------------------------------------
     def max_pool2d(self, x, win: Window2d):
         """Running maximum over the kernel offsets; returns ``(y, argmax)``.
@@ -146,7 +210,9 @@ class NumpyBackend:
             candidate = x_pad[self._window_slice(win, i, j)]
             better = (candidate > y) | (xp.isnan(candidate) & ~xp.isnan(y))
             y = xp.where(better, candidate, y)
-            argmax[better] = k
+            # where, not argmax[better] = k: on CuPy a boolean-mask assignment counts
+            # the mask on the host, a device synchronisation per kernel offset
+            argmax = xp.where(better, argmax.dtype.type(k), argmax)
         return y, argmax
 
     def max_pool2d_backward(self, dy, argmax, win: Window2d):

@@ -12,14 +12,17 @@ of a matrix, so a layer becomes a matrix product (done a chunk of images at a ti
     cols = im2col(x)                      # (C*kh*kw, N*OH*OW)
     y    = weight.reshape(OC, -1) @ cols   # (OC, N*OH*OW) -> reshaped to (N, OC, OH, OW)
 
-and its backward is two more products plus col2im, the adjoint of im2col.
+and its backward is two more products plus col2im, the adjoint of im2col. A backend
+that sets ``conv_winograd`` (Numba's, the fast path) computes 3x3 stride-1 layers with
+Winograd's F(2x2, 3x3) instead (:func:`_correlate_winograd`, backend/winograd.py): the
+same sums in 16/36 of the multiplications.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from ..backend import Window2d, backend_of, get_array_module
+from ..backend import Window2d, backend_of, get_array_module, winograd
 from ..tensor import Function, Tensor
 
 
@@ -99,6 +102,15 @@ def corr2d_multi_in_out_1x1(X, K) -> Tensor:
 # chunk stays in cache between im2col writing it and the matrix product reading it, and
 # memory no longer grows with the batch (a whole batch's columns are kh*kw copies of it).
 CHUNK_BYTES = 4 * 2**20
+# Winograd's transformed tiles, a chunk of images at a time: large enough for 16 matrix
+# products that BLAS runs at full speed, small enough to bound the memory.
+WINOGRAD_CHUNK_BYTES = 16 * 2**20
+# Winograd pays for its transforms when its products are large: both channel counts at
+# least WINOGRAD_MIN_CHANNELS, and an output at least WINOGRAD_MIN_SIDE on each side (a
+# 3x3 output needs four 2x2 blocks, 16 outputs' work for 9). Measured layer by layer on
+# the networks' shapes (benchmarks/bench_ops.py): below these, im2col is as fast or faster.
+WINOGRAD_MIN_CHANNELS = 64
+WINOGRAD_MIN_SIDE = 4
 
 
 class Conv2d(Function):
@@ -128,12 +140,19 @@ class Conv2d(Function):
     def forward(self, x, weight, bias=None):
         self.win = self._window(x, weight, bias)
         self.backend, self.x, self.weight = backend_of(x), x, weight
+        self.winograd = _use_winograd(self.backend, self.win, weight)
+        if self.winograd:
+            return _correlate_winograd(self.backend, x, weight, self.win, bias)
         return _correlate(self.backend, x, weight, self.win, bias)
 
     def backward(self, gy):
         need_x, need_w = self.needs_input_grad[:2]
-        grad_x = self._grad_input(gy) if need_x else None
-        grad_w = self._grad_weight(gy) if need_w else None
+        if self.winograd:
+            grad_x, grad_w = _winograd_backward(self.backend, gy, self.x, self.weight, self.win,
+                                                need_x, need_w)  # fmt: skip
+        else:
+            grad_x = self._grad_input(gy) if need_x else None
+            grad_w = self._grad_weight(gy) if need_w else None
         if len(self.needs_input_grad) == 3:
             return grad_x, grad_w, gy.sum(axis=(0, 2, 3))
         return grad_x, grad_w
@@ -234,6 +253,62 @@ def _correlate_by_taps(backend, x, weight, win: Window2d, bias=None):
     return y
 
 
+def _use_winograd(backend, win: Window2d, weight) -> bool:
+    out_channels = weight.shape[0]
+    return (
+        getattr(backend, "conv_winograd", False)
+        and winograd.applies(win)
+        and min(win.c, out_channels) >= WINOGRAD_MIN_CHANNELS
+        and min(win.oh, win.ow) >= WINOGRAD_MIN_SIDE
+    )
+
+
+def _correlate_winograd(backend, x, weight, win: Window2d, bias=None):
+    """The same 3x3, stride-1 convolution by Winograd's F(2x2, 3x3), chunk by chunk::
+
+        U = G weight GT                   # (16, OC, C), once
+        V = BT x_tile B                   # (16, C, b*TH*TW)   backend.winograd_input
+        y[chunk] = AT (U @ V) A + bias    # 16 products         backend.winograd_output
+    """
+    u = winograd.transform_weight(backend.xp, weight)
+    y = backend.xp.empty((win.n, weight.shape[0], win.oh, win.ow), dtype=x.dtype)
+    for images, part in _winograd_chunks(win, weight.shape[0], x.itemsize):
+        v = backend.winograd_input(x[images], part)
+        backend.winograd_output(u @ v, part, out=y[images])
+    if bias is not None:
+        y += bias.reshape(-1, 1, 1)
+    return y
+
+
+def _winograd_backward(backend, gy, x, weight, win: Window2d, need_x, need_w):
+    """(dx, dW) of :func:`_correlate_winograd`: each step's adjoint, in reverse::
+
+        dM = A dy AT                    # (16, OC, b*TH*TW)  backend.winograd_output_grad
+        dU += dM @ V^T                  # (16, OC, C), V recomputed from x
+        dx[chunk] = B (U^T @ dM) BT     # added back where tiles overlap: winograd_input_grad
+        dW = GT dU G
+    """
+    xp = backend.xp
+    u = winograd.transform_weight(xp, weight)
+    grad_u = xp.zeros_like(u) if need_w else None
+    grad_x = xp.empty(win.input_shape, dtype=gy.dtype) if need_x else None
+    for images, part in _winograd_chunks(win, weight.shape[0], gy.itemsize):
+        grad_m = backend.winograd_output_grad(gy[images], part)
+        if need_w:
+            grad_u += grad_m @ backend.winograd_input(x[images], part).transpose(0, 2, 1)
+        if need_x:
+            grad_x[images] = backend.winograd_input_grad(u.transpose(0, 2, 1) @ grad_m, part)
+    grad_w = winograd.transform_weight_grad(xp, grad_u) if need_w else None
+    return grad_x, grad_w
+
+
+def _winograd_chunks(win: Window2d, out_channels: int, itemsize: int):
+    """(slice of images, their window) with about WINOGRAD_CHUNK_BYTES of tiles each."""
+    th, tw = winograd.tiles(win)
+    per_image = 16 * max(win.c, out_channels) * th * tw * itemsize
+    yield from _split(win, max(1, min(win.n, WINOGRAD_CHUNK_BYTES // per_image)))
+
+
 def _as_columns(gy):
     """(b, C, H, W) -> (C, b*H*W), the layout of ``W @ cols`` (a view when b = 1)."""
     return gy.transpose(1, 0, 2, 3).reshape(gy.shape[1], -1)
@@ -252,6 +327,11 @@ def _chunks(win: Window2d, itemsize: int, weight_bytes: int):
     pointwise = (win.kh, win.kw, win.sh, win.sw, win.ph, win.pw) == (1, 1, 1, 1, 0, 0)
     if pointwise and win.oh * win.ow >= 32:
         size = 1  # one image's columns are the image itself, a view
+    yield from _split(win, size)
+
+
+def _split(win: Window2d, size: int):
+    """Chunks of at most ``size`` images covering the batch, as even as they can be."""
     size = -(-win.n // -(-win.n // size))  # as many chunks, evened out
     for start in range(0, win.n, size):
         part = replace(win, n=min(size, win.n - start))
