@@ -6,8 +6,10 @@ warm-up, each step ending in a device synchronisation.
     python benchmarks/bench_gpu.py --device cpu --nets lenet --batch 8   # the harness, on a CPU
 
 Prints a markdown table: network, minicnn ms, PyTorch ms, ratio (target: <= 3, PyTorch
-uses cuDNN, minicnn im2col + cuBLAS). On the CPU the same code times minicnn's numpy
-backend against PyTorch CPU, to check the harness where no GPU is at hand.
+uses cuDNN, minicnn im2col + cuBLAS). Both compute in true float32: PyTorch's TF32
+convolutions are turned off, as CuPy uses no TF32 unless CUPY_TF32=1. On the CPU the
+same code times minicnn's numpy backend against PyTorch CPU, to check the harness where
+no GPU is at hand.
 """
 
 import argparse
@@ -19,7 +21,8 @@ import time
 import numpy
 import torch
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tests"))
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # minicnn, installed or not; the torch models
 import torch_models  # noqa: E402
 
 import minicnn as mc  # noqa: E402
@@ -87,6 +90,7 @@ def main():
     if args.device == "cuda":
         import cupy
 
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
         sync_minicnn = cupy.cuda.Device().synchronize
         sync_torch = torch.cuda.synchronize
         print(
@@ -107,6 +111,10 @@ def main():
             f"{mine / theirs:.2f} |",
             flush=True,
         )
+        del step  # one network's memory at a time on the device
+        if args.device == "cuda":
+            cupy.get_default_memory_pool().free_all_blocks()
+            torch.cuda.empty_cache()
 
 
 if __name__ == "__main__":

@@ -1,16 +1,47 @@
 #!/usr/bin/env bash
-# The one prepared script for a lent GPU machine (CuPy, PyTorch, pytest preinstalled):
-# the test suite on the cupy backend, the GPU step benchmark, and one epoch of LeNet and
-# of ResNet-18 (at 96) on Fashion-MNIST for both engines. The GPU machine has no Debian
-# data package: copy the four IDX files to data/fashion-mnist first and carry that folder.
+# The one prepared script for a lent GPU machine (CuPy, Numba, PyTorch, pytest preinstalled;
+# the repository copied there, not installed): the test suite on the cupy backend, the GPU
+# step benchmark, and one epoch of LeNet and of ResNet-18 (at 96) on Fashion-MNIST for both
+# engines. The GPU machine has no Debian data package: copy the four IDX files to
+# data/fashion-mnist first (they travel with the working tree, as git does not ignore them).
+#
+#   benchmarks/gpu_check.sh                    # every part, each under its own time limit
+#   benchmarks/gpu_check.sh tests bench        # some parts: tests bench lenet resnet18
+#
+# Every part runs even when one fails or runs out of time (exit 124); each one's whole
+# output goes to $OUT/NAME.log ($OUT: the folder the device machine sends back), or to
+# /tmp/gpu-check, and its last lines are shown here.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export MINICNN_DATA="${MINICNN_DATA:-$PWD/data/fashion-mnist}"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-python -c "import minicnn as mc; print('backends:', mc.available_backends())"
-python -m pytest -q -x -k cupy tests 2>&1 | tail -15
-python benchmarks/bench_gpu.py
-python -m minicnn train lenet --backend cupy --epochs 1 --out /tmp/gpu-lenet | tail -3
-python benchmarks/train_torch.py lenet --epochs 1 --device cuda | tail -2
-python -m minicnn train resnet18 --backend cupy --epochs 1 --resize 96 --out /tmp/gpu-resnet18 | tail -3
-python benchmarks/train_torch.py resnet18 --epochs 1 --resize 96 --device cuda | tail -2
+LOGS="${OUT:-/tmp/gpu-check}"
+PARTS=" ${*:-tests bench lenet resnet18} "
+mkdir -p "$LOGS"
+
+# part NAME SECONDS COMMAND...: COMMAND under a time limit, if NAME (or NAME without its
+# "-torch") was asked for
+part() {
+    local name=$1 limit=$2
+    shift 2
+    case "$PARTS" in *" ${name%-torch} "*) ;; *) return 0 ;; esac
+    echo "== $name: $* (limit ${limit}s)"
+    timeout "$limit" "$@" >"$LOGS/$name.log" 2>&1
+    echo "== $name: exit $?"
+    tail -n 25 "$LOGS/$name.log"
+}
+
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+python -c "import sys, cupy, numpy, minicnn as mc
+print('python', sys.version.split()[0], 'numpy', numpy.__version__, 'cupy', cupy.__version__)
+print('backends:', mc.available_backends(), mc.backend.unavailable_reason('cupy') or '')"
+[ -d "$MINICNN_DATA" ] || echo "warning: no $MINICNN_DATA: the training parts will fail"
+
+part tests 360 python -m pytest -q -rfE --tb=short -p no:cacheprovider -k cupy tests
+part bench 240 python benchmarks/bench_gpu.py
+part lenet 150 python -m minicnn train lenet --backend cupy --epochs 1 --out /tmp/gpu-check-runs/lenet
+part lenet-torch 120 python benchmarks/train_torch.py lenet --epochs 1 --device cuda
+part resnet18 300 python -m minicnn train resnet18 --backend cupy --epochs 1 --resize 96 \
+    --out /tmp/gpu-check-runs/resnet18
+part resnet18-torch 150 python benchmarks/train_torch.py resnet18 --epochs 1 --resize 96 \
+    --device cuda

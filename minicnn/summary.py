@@ -122,8 +122,9 @@ def summary(model: nn.Module, input_shape, dtype=None, depth: int | None = None)
     if dtype is None:
         dtype = next((p.dtype for p in params if p.dtype.kind == "f"), numpy.float32)
     dtype = numpy.dtype(dtype)
+    backend = params[0].backend if params else current_backend()  # where the model is
     x = numpy.random.default_rng(0).standard_normal(shape).astype(dtype)  # own generator:
-    x = Tensor(current_backend().asarray(x))  # the global seed's draws are left alone
+    x = Tensor(backend.asarray(x))  # the global seed's draws are left alone
 
     recorder = _Recorder(model, depth)
     modes = [(module, module.training) for module in model.modules()]

@@ -396,9 +396,9 @@ def _on_backend(data, dtype):
     if isinstance(data, Tensor):
         data = data.data
     backend = current_backend()
-    if not (backend.is_array(data) or isinstance(data, numpy.ndarray)):
+    if not (backend.is_array(data) or _is_array(data)):  # a number, a list: first to NumPy
         data = numpy.asarray(data)
-    return backend.asarray(data, dtype=dtype)
+    return backend.asarray(data, dtype=dtype)  # copies across devices when it must
 
 
 # Operator sugar (x + y, x @ w, x.sum()) dispatches to minicnn.functional, which

@@ -3,6 +3,8 @@ unavailable, the reason the GPU tests skip with, and its host/device plumbing ag
 stand-in ``cupy`` module. (On a machine with a GPU, every test that takes the
 ``backend`` fixture also runs on cupy.)"""
 
+import os
+import pathlib
 import subprocess
 import sys
 import textwrap
@@ -27,8 +29,39 @@ def fresh_registry(monkeypatch):
     )
 
 
+class DeviceArray:
+    """Stands in for ``cupy.ndarray``: a NumPy array behind a wall. As with CuPy, NumPy
+    cannot read it implicitly (``numpy.asarray`` raises); ``get()`` copies it to the host."""
+
+    __cuda_array_interface__ = {}  # how minicnn tells a device array
+
+    def __init__(self, array):
+        self.array = numpy.array(array)  # a copy, as a host-to-device copy is
+
+    shape = property(lambda self: self.array.shape)
+    dtype = property(lambda self: self.array.dtype)
+    ndim = property(lambda self: self.array.ndim)
+    size = property(lambda self: self.array.size)
+
+    def get(self):
+        return self.array.copy()
+
+    def copy(self):
+        return DeviceArray(self.array)
+
+    def __array__(self, *args, **kwargs):
+        raise TypeError("Implicit conversion to a NumPy array is not allowed")
+
+
+def fake_asarray(data, dtype=None):
+    """``cupy.asarray``: device arrays stay (converted if asked), host data is copied over."""
+    if isinstance(data, DeviceArray):
+        return data if dtype is None else DeviceArray(data.array.astype(dtype))
+    return DeviceArray(numpy.asarray(data, dtype=dtype))
+
+
 def fake_cupy(device_count):
-    """A module that answers like cupy does, computing with NumPy on the host."""
+    """A module that answers like cupy does, its arrays :class:`DeviceArray` s."""
 
     def get_device_count():
         if isinstance(device_count, Exception):
@@ -36,9 +69,9 @@ def fake_cupy(device_count):
         return device_count
 
     module = types.ModuleType("cupy")
-    module.ndarray = numpy.ndarray
-    module.asarray = numpy.asarray
-    module.asnumpy = numpy.asarray
+    module.ndarray = DeviceArray
+    module.asarray = fake_asarray
+    module.asnumpy = DeviceArray.get
     module.random = types.SimpleNamespace(default_rng=numpy.random.default_rng)
     module.cuda = types.SimpleNamespace(
         runtime=types.SimpleNamespace(getDeviceCount=get_device_count)
@@ -70,6 +103,16 @@ def test_cupy_without_a_device_is_unavailable(monkeypatch, fresh_registry, count
     assert "cupy" not in registry.available_backends()
 
 
+def test_a_cupy_that_fails_to_import_leaves_the_cpu_backends_working(monkeypatch, fresh_registry):
+    def broken():
+        raise OSError("libnvrtc.so.12: cannot open shared object file")
+
+    monkeypatch.setattr(cupy_, "_import_cupy", broken)
+    reason = registry.unavailable_reason("cupy")
+    assert reason.startswith("no CUDA device") and "OSError: libnvrtc" in reason
+    assert "numpy" in registry.available_backends() and "cupy" not in registry.available_backends()
+
+
 def test_with_a_device_the_backend_loads_and_plumbs_host_and_device(monkeypatch, fresh_registry):
     monkeypatch.setattr(cupy_, "_import_cupy", lambda: fake_cupy(1))
     assert registry.unavailable_reason("cupy") is None
@@ -78,6 +121,8 @@ def test_with_a_device_the_backend_loads_and_plumbs_host_and_device(monkeypatch,
     array = backend.asarray([[1.0, 2.0]], dtype=numpy.float32)
     assert backend.is_array(array) and array.dtype == numpy.float32
     numpy.testing.assert_array_equal(backend.to_numpy(array), [[1.0, 2.0]])
+    assert registry.backend_of(array) is backend
+    assert registry.get_array_module(array).ndarray is DeviceArray
     mc.manual_seed(7)
     first = backend.generator().random(3)
     mc.manual_seed(7)
@@ -97,9 +142,12 @@ def test_gpu_tests_skip_with_the_reason_no_cuda_device(tmp_path):
     )
     conftest = pytest.importorskip("conftest")
     (tmp_path / "conftest.py").write_text(open(conftest.__file__).read())
+    root = str(pathlib.Path(mc.__file__).parents[1])  # minicnn importable, installed or not
+    path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, PYTHONPATH=path)
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-rs", "-q", "-p", "no:cacheprovider", str(test_file)],
-        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+        capture_output=True, text=True, cwd=tmp_path, timeout=120, env=env,
     )  # fmt: skip
     assert "1 skipped" in result.stdout, result.stdout
     assert "backend 'cupy' unavailable: no CUDA device" in result.stdout
@@ -116,3 +164,93 @@ def test_the_numpy_kernels_the_gpu_reuses_use_only_xp():
     kernels = source[source.index("# ---- helpers") :]
     calls = {line.strip() for line in kernels.splitlines() if "numpy." in line}
     assert all("numpy.min_scalar_type" in line for line in calls), calls
+
+
+def test_the_functional_ops_call_no_numpy_function_on_data():
+    """The ops run on CuPy arrays too, where ``numpy.exp(x)`` would fail (or copy to the
+    host): of NumPy they may use only what works on shapes, dtypes and types."""
+    import ast
+
+    import minicnn.functional
+
+    allowed = {"broadcast_shapes", "dtype", "generic", "ndarray"}
+    used = set()
+    for path in pathlib.Path(minicnn.functional.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and getattr(node.value, "id", None) == "numpy":
+                used.add(node.attr)
+    assert used and used <= allowed, used - allowed
+
+
+@pytest.fixture
+def device(monkeypatch, fresh_registry):
+    """The cupy backend on the stand-in module, numpy the active backend."""
+    monkeypatch.setattr(cupy_, "_import_cupy", lambda: fake_cupy(1))
+    with mc.use_backend("numpy"):
+        yield registry.get_backend("cupy")
+
+
+def test_tensors_cross_between_host_and_device_only_by_copies(device):
+    host = numpy.arange(6.0).reshape(2, 3)
+    on_device = mc.tensor(host).to("cupy")
+    assert isinstance(on_device.data, DeviceArray) and on_device.device == "cuda"
+    assert type(on_device.numpy()) is numpy.ndarray
+    numpy.testing.assert_array_equal(on_device.numpy(), host)
+    back = mc.tensor(on_device.data)  # numpy is active: the device array is copied to the host
+    assert type(back.data) is numpy.ndarray and back.device == "cpu"
+    numpy.testing.assert_array_equal(back.numpy(), host)
+    with pytest.raises(TypeError, match="live on different devices"):
+        mc.nn.functional.add(back, on_device)
+
+
+def test_module_to_moves_every_parameter_buffer_and_gradient(device):
+    net = mc.nn.Sequential(mc.nn.Conv2d(1, 2, 3), mc.nn.BatchNorm2d(2), mc.nn.Linear(2, 3))
+    before = net.state_dict()
+    net[0].weight.grad = mc.tensor(numpy.ones((2, 1, 3, 3), numpy.float32))
+    net.to("cupy")
+    values = dict(net._named_state())
+    assert values.keys() == before.keys()  # running statistics and num_batches_tracked too
+    assert all(isinstance(v.data, DeviceArray) for v in values.values())
+    assert isinstance(net[0].weight.grad.data, DeviceArray)
+    after = net.state_dict()  # NumPy copies, from the device
+    for name, value in before.items():
+        assert type(after[name]) is numpy.ndarray and after[name].dtype == value.dtype
+        numpy.testing.assert_array_equal(after[name], value)
+    net.load_state_dict({k: DeviceArray(v) for k, v in before.items()})  # device arrays as values
+    assert all(isinstance(v.data, DeviceArray) for _, v in net._named_state())
+    net.to("numpy")
+    assert all(type(v.data) is numpy.ndarray for _, v in net._named_state())
+    numpy.testing.assert_array_equal(net[0].weight.grad.numpy(), numpy.ones((2, 1, 3, 3)))
+
+
+def test_optimizer_state_goes_to_the_host_and_back_to_the_parameters_device(device):
+    weight = mc.nn.Parameter(DeviceArray(numpy.zeros(3, numpy.float32)))
+    optimizer = mc.optim.SGD([weight], lr=0.1, momentum=0.9)
+    optimizer.state[0] = {"momentum_buffer": DeviceArray([1.0, 2.0, 3.0])}
+    saved = optimizer.state_dict()  # what a checkpoint writes: NumPy arrays
+    assert type(saved["state"][0]["momentum_buffer"]) is numpy.ndarray
+    optimizer.load_state_dict(saved)
+    restored = optimizer.state[0]["momentum_buffer"]
+    assert isinstance(restored, DeviceArray)
+    numpy.testing.assert_array_equal(restored.get(), [1.0, 2.0, 3.0])
+
+
+def test_on_a_device_a_bad_target_gives_nan_without_waiting_for_the_gpu(monkeypatch):
+    """The GPU branch of cross_entropy, run on NumPy: no host check, NaN where a target
+    lies outside [0, classes). (-1 indexes the last class in NumPy and in CuPy alike.)"""
+    from minicnn.functional import loss
+
+    monkeypatch.setattr(loss, "_on_device", lambda x: True)
+    logits = mc.tensor(numpy.zeros((3, 4)), requires_grad=True)
+    losses = mc.nn.functional.cross_entropy(logits, mc.tensor([0, -1, 3]), reduction="none")
+    numpy.testing.assert_allclose(losses.numpy(), [numpy.log(4), numpy.nan, numpy.log(4)])
+
+
+def test_a_range_in_an_index_reaches_the_array_as_a_list():
+    """``y_hat[range(n), y]`` (the book's cross-entropy): CuPy refuses a range, not a list."""
+    x = mc.tensor(numpy.arange(6.0).reshape(2, 3), requires_grad=True)
+    picked = x[range(2), mc.tensor([2, 0])]
+    assert isinstance(picked.creator.index[0], list)
+    numpy.testing.assert_array_equal(picked.numpy(), [2.0, 3.0])
+    picked.sum().backward()
+    numpy.testing.assert_array_equal(x.grad.numpy(), [[0, 0, 1], [1, 0, 0]])

@@ -1,6 +1,6 @@
 """Every network's training step on every backend equals the NumPy backend's: the same
-output, loss and parameter gradients (1e-12 relative in float64, 1e-5 in float32) and
-the same batch-norm statistics. The NumPy backend is held equal to PyTorch in
+output, loss and parameter gradients (1e-12 relative in float64, 1e-10 on a GPU, 1e-5 in
+float32) and the same batch-norm statistics. The NumPy backend is held equal to PyTorch in
 test_models.py, so this carries that proof to the Numba and CuPy backends."""
 
 import numpy
@@ -16,6 +16,7 @@ SIZES = {  # the smallest input that leaves every stage at least 2x2 (see test_m
     "googlenet": 33, "resnet18": 33, "densenet": 29,
 }  # fmt: skip
 TOLERANCE = {numpy.float64: 1e-12, numpy.float32: 1e-5}
+GPU_FLOAT64 = 1e-10  # cuBLAS and CuPy's reductions sum in other orders than the CPU's
 
 
 def training_step(backend_name, model, dtype):
@@ -66,6 +67,9 @@ def test_training_step_equals_the_numpy_backend(backend_name, model, dtype):
         pytest.skip(f"backend {backend_name!r} unavailable: {reason}")
     expected = training_step("numpy", model, dtype)
     actual = training_step(backend_name, model, dtype)
+    rtol = TOLERANCE[dtype]
+    if dtype == numpy.float64 and mc.get_backend(backend_name).device != "cpu":
+        rtol = GPU_FLOAT64
     assert actual.keys() == expected.keys()
     largest = {}
     for key, value in expected.items():
@@ -73,4 +77,4 @@ def test_training_step_equals_the_numpy_backend(backend_name, model, dtype):
         largest[kind] = max(largest.get(kind, 0.0), float(numpy.abs(value).max(initial=0.0)))
     for key in expected:
         scale = largest[key.split()[0]]
-        assert_close(actual[key], expected[key], f"{model} {key}", TOLERANCE[dtype], scale)
+        assert_close(actual[key], expected[key], f"{model} {key}", rtol, scale)

@@ -41,6 +41,8 @@ class CupyBackend(NumpyBackend):
             cupy = _import_cupy()
         except ImportError as error:
             return f"no CUDA device: cupy is not installed ({error}); {INSTALL_HINT}"
+        except Exception as error:  # installed, but a CUDA library it needs fails to load
+            return f"no CUDA device: cupy fails to import ({type(error).__name__}: {error})"
         try:
             count = cupy.cuda.runtime.getDeviceCount()
         except Exception as error:  # CUDARuntimeError when there is no driver or no device

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..backend import get_array_module
+from ..backend import backend_of, get_array_module
 from ..tensor import Function, Tensor
 
 
@@ -38,6 +38,10 @@ class CrossEntropy(Function):
     """``loss = mean over n of -log softmax(x[n])[target[n]]`` (or the sum, or per example).
 
     Fused backward: dx[n] = (softmax(x[n]) - onehot(target[n])) * dloss[n].
+
+    A target outside [0, classes) is an error on the CPU. On a GPU it makes its loss NaN
+    instead (as PyTorch's CUDA kernels assert later, not at the call): checking there
+    would copy the targets' range to the host and wait for the device, every step.
     """
 
     name = "cross_entropy"
@@ -53,6 +57,8 @@ class CrossEntropy(Function):
         n = x.shape[0]
         self.log_p = _log_softmax(x, 1)
         losses = -self.log_p[xp.arange(n), target]
+        if _on_device(x):
+            losses = xp.where((target >= 0) & (target < x.shape[1]), losses, xp.nan)
         if self.reduction == "none":
             return losses
         return losses.sum() / n if self.reduction == "mean" else losses.sum()
@@ -85,11 +91,17 @@ class CrossEntropy(Function):
             raise TypeError(
                 f"cross_entropy: target must hold integer class indices, got dtype {target.dtype}"
             )
+        if _on_device(x):
+            return  # the range is checked on the device, in forward
         if target.size and (int(target.min()) < 0 or int(target.max()) >= x.shape[1]):
             raise ValueError(
                 f"cross_entropy: target values must lie in [0, {x.shape[1] - 1}], got "
                 f"min {int(target.min())}, max {int(target.max())}"
             )
+
+
+def _on_device(x) -> bool:
+    return backend_of(x).device != "cpu"
 
 
 def log_softmax(input, dim):

@@ -122,10 +122,17 @@ def flatten(x, start_dim=0, end_dim=-1):
 def getitem(x, index):
     """``x[index]``; an index may hold Tensors (``y_hat[range(n), y]``), used as arrays."""
     if isinstance(index, tuple):
-        index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
-    elif isinstance(index, Tensor):
-        index = index.data
+        index = tuple(_index_part(i) for i in index)
+    else:
+        index = _index_part(index)
     return GetItem(index)(x)
+
+
+def _index_part(part):
+    """A Tensor as its array; a range as a list (CuPy takes lists but not ranges)."""
+    if isinstance(part, Tensor):
+        return part.data
+    return list(part) if isinstance(part, range) else part
 
 
 def cat(tensors, dim=0):

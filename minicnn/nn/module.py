@@ -301,6 +301,8 @@ class Sequential(Module):
 def _to_numpy(value) -> numpy.ndarray:
     if isinstance(value, Tensor) or hasattr(value, "numpy"):
         value = value.detach().numpy() if hasattr(value, "detach") else value.numpy()
+    elif hasattr(value, "__cuda_array_interface__"):  # a CuPy array: copied, never implicitly
+        value = value.get()
     return numpy.asarray(value)
 
 
