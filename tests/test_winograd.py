@@ -1,7 +1,7 @@
-"""Winograd's F(2x2, 3x3) convolution: the algebra, the kernels, and the layer.
+"""Winograd's F(m x m, r x r) convolutions: the algebra, the kernels, and the layer.
 
-The numba backend computes 3x3 stride-1 layers this way (``conv_winograd``); these tests
-force it on every backend and every small shape, whatever the size thresholds say.
+The numba backend computes wide 3x3 and 5x5 stride-1 layers this way (``conv_winograd``);
+these tests force it on every backend and every small shape, whatever the thresholds say.
 """
 
 import numpy as np
@@ -14,15 +14,17 @@ from minicnn.gradcheck import gradcheck
 
 NUMPY = get_backend("numpy")
 
-# (x shape (N, C, H, W), out channels, padding): odd and even sides, every padding a 3x3
-# kernel takes, outputs smaller than one 2x2 block and not a whole number of blocks.
+ALGORITHMS = {str(a): a for a in (winograd.F2x2_3x3, winograd.F4x4_3x3, winograd.F2x2_5x5)}
+# (x shape (N, C, H, W), out channels, padding): odd and even sides, paddings from none to
+# more than the kernel's half, outputs smaller than one block and not a whole number of
+# blocks. Kernel sides 3 and 5 both fit every case.
 CASES = {
     "pad1-odd-width": ((2, 3, 5, 7), 4, 1),
     "pad0-even": ((1, 2, 6, 6), 3, 0),
-    "pad2-tall": ((3, 4, 9, 4), 2, 2),
-    "pad1-3x3-input": ((2, 3, 3, 3), 5, 1),
-    "pad0-1x1-output": ((2, 2, 3, 3), 3, 0),
-    "pad1-1-column": ((1, 2, 4, 1), 2, 1),
+    "pad2-tall": ((3, 4, 9, 5), 2, 2),
+    "pad2-5x5-input": ((2, 3, 5, 5), 5, 2),
+    "pad0-1x1-output": ((2, 2, 5, 5), 3, 0),
+    "pad2-1-column": ((1, 2, 4, 1), 2, 2),
 }
 
 
@@ -40,81 +42,100 @@ def always_winograd(monkeypatch):
             monkeypatch.setattr(get_backend(name), "conv_winograd", True)
 
 
-def test_one_tile_is_a_2x2_correlation():
-    """AT [(G g GT) * (BT d B)] A is the 2x2 output of sliding g over a 4x4 tile d."""
-    d, g = random((4, 4), seed=1), random((3, 3), seed=2)
-    direct = np.array([[np.sum(d[i : i + 3, j : j + 3] * g) for j in range(2)] for i in range(2)])
-    m = (winograd.G @ g @ winograd.G.T) * (winograd.BT @ d @ winograd.BT.T)
-    np.testing.assert_allclose(winograd.AT @ m @ winograd.AT.T, direct, rtol=1e-13)
+@pytest.mark.parametrize("alg", ALGORITHMS.values(), ids=ALGORITHMS.keys())
+def test_one_tile_is_an_m_by_m_correlation(alg):
+    """AT [(G g GT) * (BT d B)] A is the m x m output of sliding g over an n x n tile d."""
+    d, g = random((alg.n, alg.n), seed=1), random((alg.r, alg.r), seed=2)
+    direct = np.array([[np.sum(d[i : i + alg.r, j : j + alg.r] * g) for j in range(alg.m)]
+                       for i in range(alg.m)])  # fmt: skip
+    transformed = (alg.G @ g @ alg.G.T) * (alg.BT @ d @ alg.BT.T)
+    np.testing.assert_allclose(alg.AT @ transformed @ alg.AT.T, direct, rtol=1e-12)
+
+
+def test_toom_cook_gives_lavins_f2x2_3x3():
+    """The published matrices (Lavin and Gray, 2016), up to the sign of one point's terms."""
+    alg = winograd.F2x2_3x3
+    np.testing.assert_array_equal(alg.BT, [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, -1, 0, 1]])
+    np.testing.assert_array_equal(alg.G, [[1, 0, 0], [.5, .5, .5], [.5, -.5, .5], [0, 0, 1]])
+    np.testing.assert_array_equal(alg.AT, [[1, 1, 1, 0], [0, 1, -1, 1]])
+
+
+def test_toom_cook_needs_one_point_fewer_than_the_tile():
+    with pytest.raises(ValueError, match=r"F\(2, 3\) needs 3 finite points, got 2"):
+        winograd.toom_cook(2, 3, (0, 1))
 
 
 def test_sandwich_is_left_t_right_transposed():
     t = random((4, 4), seed=3)
-    s = winograd.sandwich(winograd.BT, [[t[i, j : j + 1] for j in range(4)] for i in range(4)],
-                          winograd.AT)  # fmt: skip
-    np.testing.assert_allclose(np.array(s)[..., 0], winograd.BT @ t @ winograd.AT.T, rtol=1e-14)
+    alg = winograd.F2x2_3x3
+    s = winograd.sandwich(alg.BT, [[t[i, j : j + 1] for j in range(4)] for i in range(4)], alg.AT)
+    np.testing.assert_allclose(np.array(s)[..., 0], alg.BT @ t @ alg.AT.T, rtol=1e-14)
 
 
-def test_weight_transform_and_its_adjoint():
-    w = random((3, 2, 3, 3))
-    u = winograd.transform_weight(np, w)
-    expected = np.einsum("ai,ocij,bj->aboc", winograd.G, w, winograd.G).reshape(16, 3, 2)
+@pytest.mark.parametrize("alg", ALGORITHMS.values(), ids=ALGORITHMS.keys())
+def test_weight_transform_and_its_adjoint(alg):
+    w = random((3, 2, alg.r, alg.r))
+    u = winograd.transform_weight(np, w, alg)
+    expected = np.einsum("ai,ocij,bj->aboc", alg.G, w, alg.G).reshape(alg.n**2, 3, 2)
     np.testing.assert_allclose(u, expected, rtol=1e-13)
     grad_u = random(u.shape, seed=1)
     assert np.vdot(u, grad_u) == pytest.approx(
-        np.vdot(w, winograd.transform_weight_grad(np, grad_u)), rel=1e-12
+        np.vdot(w, winograd.transform_weight_grad(np, grad_u, alg)), rel=1e-12
     )
 
 
+@pytest.mark.parametrize("alg", ALGORITHMS.values(), ids=ALGORITHMS.keys())
 @pytest.mark.parametrize("x_shape, out_channels, padding", CASES.values(), ids=CASES.keys())
-def test_reference_kernels_are_adjoint_pairs(x_shape, out_channels, padding):
+def test_reference_kernels_are_adjoint_pairs(alg, x_shape, out_channels, padding):
     """<output(m), g> = <m, output_grad(g)> and <input(x), v> = <x, input_grad(v)>."""
-    win = Window2d.of("test", x_shape, 3, 1, padding)
+    win = Window2d.of("test", x_shape, alg.r, 1, padding)
     x = random(x_shape)
-    v = NUMPY.winograd_input(x, win)
-    th, tw = winograd.tiles(win)
-    assert v.shape == (16, win.c, win.n * th * tw)
-    m = random((16, out_channels, v.shape[2]), seed=1)
-    y = NUMPY.winograd_output(m, win)
+    v = NUMPY.winograd_input(x, win, alg)
+    th, tw = alg.tiles(win)
+    assert v.shape == (alg.n**2, win.c, win.n * th * tw)
+    m = random((alg.n**2, out_channels, v.shape[2]), seed=1)
+    y = NUMPY.winograd_output(m, win, alg)
     assert y.shape == (win.n, out_channels, win.oh, win.ow)
     gy = random(y.shape, seed=2)
-    assert np.vdot(y, gy) == pytest.approx(np.vdot(m, NUMPY.winograd_output_grad(gy, win)))
+    assert np.vdot(y, gy) == pytest.approx(np.vdot(m, NUMPY.winograd_output_grad(gy, win, alg)))
     dv = random(v.shape, seed=3)
-    assert np.vdot(v, dv) == pytest.approx(np.vdot(x, NUMPY.winograd_input_grad(dv, win)))
+    assert np.vdot(v, dv) == pytest.approx(np.vdot(x, NUMPY.winograd_input_grad(dv, win, alg)))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("alg", ALGORITHMS.values(), ids=ALGORITHMS.keys())
 @pytest.mark.parametrize("x_shape, out_channels, padding", CASES.values(), ids=CASES.keys())
-def test_numba_kernels_equal_numpy_bit_for_bit(x_shape, out_channels, padding, dtype):
+def test_numba_kernels_equal_numpy_bit_for_bit(alg, x_shape, out_channels, padding, dtype):
     pytest.importorskip("numba", reason="needs Numba (pip install -e '.[numba]')")
-    numba_backend = get_backend("numba")
-    win = Window2d.of("test", x_shape, 3, 1, padding)
+    fast = get_backend("numba")
+    win = Window2d.of("test", x_shape, alg.r, 1, padding)
     x = random(x_shape, dtype)
-    v = NUMPY.winograd_input(x, win)
-    m = random((16, out_channels, v.shape[2]), dtype, seed=1)
+    v = NUMPY.winograd_input(x, win, alg)
+    m = random((alg.n**2, out_channels, v.shape[2]), dtype, seed=1)
     gy = random((win.n, out_channels, win.oh, win.ow), dtype, seed=2)
     pairs = {
-        "input": (numba_backend.winograd_input(x, win), v),
-        "output": (numba_backend.winograd_output(m, win), NUMPY.winograd_output(m, win)),
+        "input": (fast.winograd_input(x, win, alg), v),
+        "output": (fast.winograd_output(m, win, alg), NUMPY.winograd_output(m, win, alg)),
         "output_grad": (
-            numba_backend.winograd_output_grad(gy, win),
-            NUMPY.winograd_output_grad(gy, win),
+            fast.winograd_output_grad(gy, win, alg),
+            NUMPY.winograd_output_grad(gy, win, alg),
         ),
-        "input_grad": (numba_backend.winograd_input_grad(v, win), NUMPY.winograd_input_grad(v, win)),
+        "input_grad": (fast.winograd_input_grad(v, win, alg), NUMPY.winograd_input_grad(v, win, alg)),
     }
     for name, (mine, reference) in pairs.items():
         assert mine.dtype == reference.dtype == dtype, name
         np.testing.assert_array_equal(mine, reference, err_msg=name)
 
 
+@pytest.mark.parametrize("kernel", [3, 5])
 @pytest.mark.parametrize("x_shape, out_channels, padding", CASES.values(), ids=CASES.keys())
 def test_conv2d_by_winograd_equals_torch(backend, torch, always_winograd, x_shape,
-                                         out_channels, padding):  # fmt: skip
-    x, w = random(x_shape), random((out_channels, x_shape[1], 3, 3), seed=1)
+                                         out_channels, padding, kernel):  # fmt: skip
+    x, w = random(x_shape), random((out_channels, x_shape[1], kernel, kernel), seed=1)
     b = random(out_channels, seed=2)
     X, W, B = (mc.tensor(a, requires_grad=True) for a in (x, w, b))
     y = mc.functional.conv2d(X, W, B, padding=padding)
-    assert y.creator.winograd
+    assert y.creator.winograd is winograd.choose(y.creator.win)
     gy = random(y.shape, seed=3)
     y.backward(mc.tensor(gy))
     tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
@@ -124,19 +145,23 @@ def test_conv2d_by_winograd_equals_torch(backend, torch, always_winograd, x_shap
         np.testing.assert_allclose(mine.numpy(), theirs.detach().numpy(), rtol=1e-10, atol=1e-12)
 
 
-def test_conv2d_by_winograd_passes_gradcheck(backend, always_winograd):
+@pytest.mark.parametrize("kernel", [3, 5])
+def test_conv2d_by_winograd_passes_gradcheck(backend, always_winograd, kernel):
     x = mc.tensor(random((2, 3, 5, 4)), requires_grad=True)
-    w = mc.tensor(random((2, 3, 3, 3), seed=1), requires_grad=True)
-    assert gradcheck(lambda x, w: mc.functional.conv2d(x, w, padding=1), [x, w])
+    w = mc.tensor(random((2, 3, kernel, kernel), seed=1), requires_grad=True)
+    assert gradcheck(lambda x, w: mc.functional.conv2d(x, w, padding=kernel // 2), [x, w])
 
 
-def test_float32_stays_float32_and_close_to_im2col(always_winograd):
+@pytest.mark.parametrize("kernel", [3, 5])
+def test_float32_stays_float32_and_close_to_the_loops(always_winograd, kernel):
     pytest.importorskip("numba", reason="needs Numba (pip install -e '.[numba]')")
-    x, w = random((4, 8, 10, 10), np.float32), random((6, 8, 3, 3), np.float32, seed=1)
+    x, w = random((4, 8, 10, 10), np.float32), random((6, 8, kernel, kernel), np.float32, seed=1)
+    p = kernel // 2
     with mc.use_backend("numba"):
-        y = mc.functional.conv2d(mc.tensor(x), mc.tensor(w), padding=1)
+        y = mc.functional.conv2d(mc.tensor(x), mc.tensor(w), padding=p)
     reference = conv.corr2d_multi_in_out  # the chapter's loops, one image at a time
-    expected = np.stack([reference(np.pad(image, ((0, 0), (1, 1), (1, 1))), w).numpy() for image in x])
+    expected = np.stack([reference(np.pad(image, ((0, 0), (p, p), (p, p))), w).numpy()
+                         for image in x])  # fmt: skip
     assert y.dtype == np.float32
     np.testing.assert_allclose(y.numpy(), expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
 
@@ -147,13 +172,37 @@ def test_which_layers_numba_computes_by_winograd():
 
     def uses_winograd(backend, x_shape, out_channels, kernel=3, stride=1, padding=1):
         win = Window2d.of("test", x_shape, kernel, stride, padding)
-        return conv._use_winograd(get_backend(backend), win, np.empty((out_channels,)))
+        return conv._winograd_algorithm(get_backend(backend), win, np.empty((out_channels,)))
 
-    assert uses_winograd("numba", (2, 64, 8, 8), 64)
-    assert uses_winograd("numba", (2, 256, 12, 12), 384)
+    assert uses_winograd("numba", (2, 64, 8, 8), 64) is winograd.F2x2_3x3
+    assert uses_winograd("numba", (2, 256, 12, 12), 384) is winograd.F2x2_3x3
+    assert uses_winograd("numba", (2, 96, 26, 26), 256, kernel=5, padding=2) is winograd.F2x2_5x5
     assert not uses_winograd("numpy", (2, 64, 8, 8), 64)
     assert not uses_winograd("numba", (2, 64, 8, 8), 64, stride=2)
-    assert not uses_winograd("numba", (2, 64, 8, 8), 64, kernel=5, padding=2)
+    assert not uses_winograd("numba", (2, 64, 8, 8), 64, kernel=7, padding=3)
     assert not uses_winograd("numba", (2, 1, 28, 28), 64)  # a first layer
     assert not uses_winograd("numba", (2, 128, 24, 24), 32)  # DenseNet's growth layers
     assert not uses_winograd("numba", (2, 512, 3, 3), 512)  # a 3x3 output
+
+
+def test_generated_kernels_are_up_to_date():
+    """_winograd_kernels.py is what winograd_codegen writes from today's matrices."""
+    from minicnn.backend import winograd_codegen
+
+    assert winograd_codegen.TARGET.read_text() == winograd_codegen.source(), (
+        "regenerate: python -m minicnn.backend.winograd_codegen"
+    )
+
+
+@pytest.mark.parametrize("kernel", sorted(winograd.ALGORITHMS))
+def test_chosen_algorithms_keep_float32_within_1e5_of_scale(torch, kernel):
+    """The promise the fast backends make in float32, on a wide layer (many terms)."""
+    alg = winograd.ALGORITHMS[kernel]
+    x = random((2, 128, 12, 12), np.float32)
+    w = random((64, 128, kernel, kernel), np.float32, seed=1) / np.float32(np.sqrt(128 * kernel**2))
+    win = Window2d.of("test", x.shape, kernel, 1, kernel // 2)
+    y = NUMPY.winograd_output(winograd.transform_weight(np, w, alg) @ NUMPY.winograd_input(x, win, alg),
+                              win, alg)  # fmt: skip
+    exact = torch.nn.functional.conv2d(torch.from_numpy(x).double(), torch.from_numpy(w).double(),
+                                       padding=kernel // 2).numpy()  # fmt: skip
+    assert np.abs(y - exact).max() <= 1e-5 * np.abs(exact).max()

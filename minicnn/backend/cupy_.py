@@ -32,6 +32,10 @@ class CupyBackend(NumpyBackend):
 
     name = "cupy"
     device = "cuda"
+    # conv2d unfolds up to this many bytes of columns per matrix product (CPU backends: a
+    # few MiB that stay in cache). On a GPU each chunk costs kernel launches, and its
+    # memory is plentiful, so a whole batch's columns are usually unfolded at once.
+    conv_chunk_bytes = 512 * 2**20
 
     @classmethod
     def unavailable_reason(cls) -> str | None:

@@ -40,7 +40,7 @@ import numba
 import numpy
 from numba import prange
 
-from . import winograd
+from . import _winograd_kernels, winograd
 from .numpy_ import NumpyBackend, _is_pointwise
 from .window import Window2d
 
@@ -122,163 +122,6 @@ def _tap_sum(z, y, sh, sw, ph, pw):
                 for oh in range(oh_lo, oh_hi):
                     pixels = y[n, o, oh, ow_lo:ow_hi]  # a view: += writes y
                     pixels += z[i, j, o, n, oh * sh + i - ph, w_lo:w_hi:sw]
-
-
-# ---- convolution by Winograd's F(2x2, 3x3) (see backend/winograd.py) ------------------
-# Each transform is winograd.sandwich written out for its matrices, term by term in the
-# same order (rows first, then columns), so these kernels equal NumPy's to the last bit.
-# They work a row of tiles at a time: the row pass runs along whole image rows, the
-# column pass along the row's tiles, so every loop reads and writes memory in order.
-@numba.njit(parallel=True, cache=True)
-def _winograd_input(x, v, ph, pw, TH, TW):
-    """for n, c, th, tw:  v[:, c, (n, th, tw)] = BT d B,  d = x_pad[n, c, 2th : 2th+4, 2tw : 2tw+4]
-
-    Row pass, on the 4 padded rows of a row of tiles (r = BT d)::
-
-        r0 = d0 - d2    r1 = d1 + d2    r2 = d2 - d1    r3 = d1 - d3
-
-    then the same on the columns of each r_a (v = r B). Each iteration owns one plane (n, c).
-    """
-    N, C, H, W = x.shape
-    width = 2 * TW + 2
-    for nc in prange(N * C):
-        n, c = nc // C, nc % C
-        d = numpy.zeros((4, width), dtype=x.dtype)
-        r = numpy.empty((4, width), dtype=x.dtype)
-        for th in range(TH):
-            for i in range(4):
-                h = 2 * th + i - ph
-                if 0 <= h < H:
-                    d[i, pw : pw + W] = x[n, c, h]
-                else:
-                    d[i, pw : pw + W] = 0
-            for q in range(width):
-                r[0, q] = d[0, q] - d[2, q]
-                r[1, q] = d[1, q] + d[2, q]
-                r[2, q] = d[2, q] - d[1, q]
-                r[3, q] = d[1, q] - d[3, q]
-            base = (n * TH + th) * TW
-            for a in range(4):
-                for tw in range(TW):
-                    q = 2 * tw
-                    v[4 * a + 0, c, base + tw] = r[a, q] - r[a, q + 2]
-                    v[4 * a + 1, c, base + tw] = r[a, q + 1] + r[a, q + 2]
-                    v[4 * a + 2, c, base + tw] = r[a, q + 2] - r[a, q + 1]
-                    v[4 * a + 3, c, base + tw] = r[a, q + 1] - r[a, q + 3]
-
-
-@numba.njit(parallel=True, cache=True)
-def _winograd_output(m, y, TH, TW):
-    """for n, o, th, tw:  y[n, o, 2th : 2th+2, 2tw : 2tw+2] = AT m[:, o, (n, th, tw)] A
-
-    Row pass (r = AT m, m_i the tile's row i)::
-
-        r0 = m0 + m1 + m2    r1 = m1 - m2 - m3
-
-    then the same on the columns, cropped to (OH, OW). Each iteration owns a plane (n, o).
-    """
-    N, OC, OH, OW = y.shape
-    for no in prange(N * OC):
-        n, o = no // OC, no % OC
-        r = numpy.empty((2, 4, TW), dtype=m.dtype)
-        for th in range(TH):
-            base = (n * TH + th) * TW
-            for j in range(4):
-                for tw in range(TW):
-                    m0, m1 = m[j, o, base + tw], m[4 + j, o, base + tw]
-                    m2, m3 = m[8 + j, o, base + tw], m[12 + j, o, base + tw]
-                    r[0, j, tw] = m0 + m1 + m2
-                    r[1, j, tw] = m1 - m2 - m3
-            for a in range(min(2, OH - 2 * th)):
-                row = y[n, o, 2 * th + a]
-                for tw in range(TW):
-                    row[2 * tw] = r[a, 0, tw] + r[a, 1, tw] + r[a, 2, tw]
-                    if 2 * tw + 1 < OW:
-                        row[2 * tw + 1] = r[a, 1, tw] - r[a, 2, tw] - r[a, 3, tw]
-
-
-@numba.njit(parallel=True, cache=True)
-def _winograd_output_grad(gy, dm, TH, TW):
-    """for n, o, th, tw:  dm[:, o, (n, th, tw)] = A g AT,  g = gy[n, o, 2th : 2th+2, 2tw : 2tw+2]
-
-    (zeros past the edge). Row pass (r = A g, g_a the block's row a)::
-
-        r0 = g0    r1 = g0 + g1    r2 = g0 - g1    r3 = -g1
-
-    then the same on the columns. Each iteration owns the tiles of one plane (n, o).
-    """
-    N, OC, OH, OW = gy.shape
-    width = 2 * TW
-    for no in prange(N * OC):
-        n, o = no // OC, no % OC
-        g = numpy.zeros((2, width), dtype=gy.dtype)
-        r = numpy.empty((4, width), dtype=gy.dtype)
-        for th in range(TH):
-            for a in range(2):
-                if 2 * th + a < OH:
-                    g[a, :OW] = gy[n, o, 2 * th + a]
-                else:
-                    g[a, :OW] = 0
-            for q in range(width):
-                r[0, q] = g[0, q]
-                r[1, q] = g[0, q] + g[1, q]
-                r[2, q] = g[0, q] - g[1, q]
-                r[3, q] = -g[1, q]
-            base = (n * TH + th) * TW
-            for i in range(4):
-                for tw in range(TW):
-                    q = 2 * tw
-                    dm[4 * i + 0, o, base + tw] = r[i, q]
-                    dm[4 * i + 1, o, base + tw] = r[i, q] + r[i, q + 1]
-                    dm[4 * i + 2, o, base + tw] = r[i, q] - r[i, q + 1]
-                    dm[4 * i + 3, o, base + tw] = -r[i, q + 1]
-
-
-@numba.njit(parallel=True, cache=True)
-def _winograd_input_grad(dv, dx, zero, ph, pw, TH, TW):
-    """for n, c, i, j, th, tw:  dx[n, c, 2th + i - ph, 2tw + j - pw] += (B dv BT)[i, j]
-
-    of tile (n, th, tw) of channel c, skipping the padding. Row pass (r = B dv)::
-
-        r0 = dv0    r1 = dv1 - dv2 + dv3    r2 = -dv0 + dv1 + dv2    r3 = -dv3
-
-    then the same on the columns. Each iteration owns one plane (n, c): it transforms all
-    its tiles, then gathers each pixel's (at most 4) terms, in the order NumPy's kernel
-    adds them: by offset (i, j), i.e. its own tile's first, then the tile before.
-    """
-    N, C, H, W = dx.shape
-    for nc in prange(N * C):
-        n, c = nc // C, nc % C
-        r = numpy.empty((4, 4, TW), dtype=dv.dtype)
-        back = numpy.empty((4, 4, TH, TW), dtype=dv.dtype)
-        for th in range(TH):
-            base = (n * TH + th) * TW
-            for j in range(4):
-                for tw in range(TW):
-                    v0, v1 = dv[j, c, base + tw], dv[4 + j, c, base + tw]
-                    v2, v3 = dv[8 + j, c, base + tw], dv[12 + j, c, base + tw]
-                    r[0, j, tw] = v0
-                    r[1, j, tw] = v1 - v2 + v3
-                    r[2, j, tw] = -v0 + v1 + v2
-                    r[3, j, tw] = -v3
-            for i in range(4):
-                for tw in range(TW):
-                    back[i, 0, th, tw] = r[i, 0, tw]
-                    back[i, 1, th, tw] = r[i, 1, tw] - r[i, 2, tw] + r[i, 3, tw]
-                    back[i, 2, th, tw] = -r[i, 0, tw] + r[i, 1, tw] + r[i, 2, tw]
-                    back[i, 3, th, tw] = -r[i, 3, tw]
-        for h in range(H):
-            i, th = (h + ph) % 2, (h + ph) // 2  # offset i in tile th, i + 2 in tile th - 1
-            for w in range(W):
-                j, tw = (w + pw) % 2, (w + pw) // 2
-                total = zero
-                for di, t_h in ((0, th), (2, th - 1)):
-                    if 0 <= t_h < TH:
-                        if tw < TW:
-                            total += back[i + di, j, t_h, tw]
-                        if 0 <= tw - 1 < TW:
-                            total += back[i + di, j + 2, t_h, tw - 1]
-                dx[n, c, h, w] = total
 
 
 # ---- max pooling ---------------------------------------------------------------------
@@ -589,37 +432,43 @@ class NumbaBackend(NumpyBackend):
         _tap_sum(z, y, win.sh, win.sw, win.ph, win.pw)
         return y
 
-    def winograd_input(self, x, win: Window2d):
+    # Winograd's transforms: the kernels in _winograd_kernels.py, generated for each
+    # algorithm with its matrices' sums unrolled (backend/winograd_codegen.py).
+    def winograd_input(self, x, win: Window2d, alg: winograd.Algorithm):
         if not _compiled_for(x):
-            return super().winograd_input(x, win)
-        th, tw = winograd.tiles(win)
-        v = numpy.empty((16, win.c, win.n * th * tw), dtype=x.dtype)
-        _winograd_input(numpy.ascontiguousarray(x), v, win.ph, win.pw, th, tw)
+            return super().winograd_input(x, win, alg)
+        th, tw = alg.tiles(win)
+        v = numpy.empty((alg.n**2, win.c, win.n * th * tw), dtype=x.dtype)
+        kernel = _winograd_kernels.KERNELS[alg.m, alg.r][0]
+        kernel(numpy.ascontiguousarray(x), v, alg.BT.astype(x.dtype), win.ph, win.pw, th, tw)
         return v
 
-    def winograd_output(self, m, win: Window2d, out=None):
-        if not _compiled_for(m):
-            return super().winograd_output(m, win, out)
-        shape = (win.n, m.shape[1], win.oh, win.ow)
-        y = numpy.empty(shape, dtype=m.dtype) if out is None else out
-        _winograd_output(numpy.ascontiguousarray(m), y, *winograd.tiles(win))
+    def winograd_output(self, m_tiles, win: Window2d, alg: winograd.Algorithm, out=None):
+        if not _compiled_for(m_tiles):
+            return super().winograd_output(m_tiles, win, alg, out)
+        shape = (win.n, m_tiles.shape[1], win.oh, win.ow)
+        y = numpy.empty(shape, dtype=m_tiles.dtype) if out is None else out
+        kernel = _winograd_kernels.KERNELS[alg.m, alg.r][1]
+        kernel(numpy.ascontiguousarray(m_tiles), y, alg.AT.astype(y.dtype), *alg.tiles(win))
         return y
 
-    def winograd_output_grad(self, gy, win: Window2d):
+    def winograd_output_grad(self, gy, win: Window2d, alg: winograd.Algorithm):
         if not _compiled_for(gy):
-            return super().winograd_output_grad(gy, win)
-        th, tw = winograd.tiles(win)
-        dm = numpy.empty((16, gy.shape[1], win.n * th * tw), dtype=gy.dtype)
-        _winograd_output_grad(numpy.ascontiguousarray(gy), dm, th, tw)
+            return super().winograd_output_grad(gy, win, alg)
+        th, tw = alg.tiles(win)
+        dm = numpy.empty((alg.n**2, gy.shape[1], win.n * th * tw), dtype=gy.dtype)
+        kernel = _winograd_kernels.KERNELS[alg.m, alg.r][2]
+        a_mat = numpy.ascontiguousarray(alg.AT.T, dtype=gy.dtype)
+        kernel(numpy.ascontiguousarray(gy), dm, a_mat, th, tw)
         return dm
 
-    def winograd_input_grad(self, dv, win: Window2d):
+    def winograd_input_grad(self, dv, win: Window2d, alg: winograd.Algorithm):
         if not _compiled_for(dv):
-            return super().winograd_input_grad(dv, win)
+            return super().winograd_input_grad(dv, win, alg)
         dx = numpy.empty(win.input_shape, dtype=dv.dtype)
-        _winograd_input_grad(
-            numpy.ascontiguousarray(dv), dx, dv.dtype.type(0), win.ph, win.pw, *winograd.tiles(win)
-        )
+        kernel = _winograd_kernels.KERNELS[alg.m, alg.r][3]
+        b_mat = numpy.ascontiguousarray(alg.BT.T, dtype=dv.dtype)
+        kernel(numpy.ascontiguousarray(dv), dx, b_mat, win.ph, win.pw, *alg.tiles(win))
         return dx
 
     def max_pool2d(self, x, win: Window2d):
@@ -730,10 +579,10 @@ class NumbaBackend(NumpyBackend):
         win = Window2d(n=1, c=1, h=3, w=3, kh=2, kw=2, sh=1, sw=1, ph=1, pw=1)
         seconds: dict[str, float] = {}
 
-        def timed(kernel, *args):
+        def timed(kernel, *args, name=None):
             start = time.perf_counter()
             result = kernel(*args)
-            name = kernel.__name__.lstrip("_")
+            name = name or kernel.__name__.lstrip("_")
             seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - start
             return result
 
@@ -755,6 +604,15 @@ class NumbaBackend(NumpyBackend):
             timed(_batch_norm_apply, x, *stats, *stats, x.copy(), x.copy())
             timed(_batch_norm_sums, x, x, *stats)
             timed(_batch_norm_grad, x, x, stats[0], *stats, x.copy())
+            for alg in winograd.ALGORITHMS.values():  # the ones conv2d chooses
+                tile = Window2d(n=1, c=1, h=alg.m, w=alg.m, kh=alg.r, kw=alg.r, sh=1, sw=1,
+                                ph=alg.r // 2, pw=alg.r // 2)  # fmt: skip
+                image = numpy.ones(tile.input_shape, dtype=dtype)
+                name = f"winograd {alg}"
+                v = timed(self.winograd_input, image, tile, alg, name=name)
+                timed(self.winograd_input_grad, v, tile, alg, name=name)
+                y = timed(self.winograd_output, v, tile, alg, name=name)
+                timed(self.winograd_output_grad, y, tile, alg, name=name)
         return seconds
 
 

@@ -134,63 +134,67 @@ class NumpyBackend:
         out[...] = y
         return out
 
-    # ---- convolution by Winograd's F(2x2, 3x3) (see backend/winograd.py) -----------
-    def winograd_input(self, x, win: Window2d):
-        """V = BT d B for every 4x4 tile d of every padded input plane: (16, C, N*TH*TW).
+    # ---- convolution by Winograd's F(m x m, r x r) (see backend/winograd.py) --------
+    def winograd_input(self, x, win: Window2d, alg: winograd.Algorithm):
+        """V = BT d B for every n x n tile d of every padded input plane: (n*n, C, N*TH*TW).
 
-        Tile (th, tw) of plane (n, c) is ``x_pad[n, c, 2*th : 2*th + 4, 2*tw : 2*tw + 4]``,
+        Tile (th, tw) of plane (n, c) is ``x_pad[n, c, m*th : m*th + n, m*tw : m*tw + n]``,
         so its pixel (i, j), over all tiles at once, is one strided slice.
         """
-        th, tw = winograd.tiles(win)
-        x_pad = self.xp.zeros((win.c, win.n, 2 * th + 2, 2 * tw + 2), dtype=x.dtype)
+        m, n = alg.m, alg.n
+        th, tw = alg.tiles(win)
+        x_pad = self.xp.zeros((win.c, win.n, m * th + n - m, m * tw + n - m), dtype=x.dtype)
         x_pad[:, :, win.ph : win.ph + win.h, win.pw : win.pw + win.w] = x.transpose(1, 0, 2, 3)
-        d = [[x_pad[:, :, i : i + 2 * th : 2, j : j + 2 * tw : 2] for j in range(4)]
-             for i in range(4)]  # fmt: skip
-        v = winograd.sandwich(winograd.BT, d, winograd.BT)
-        return self.xp.stack([v[a][b] for a in range(4) for b in range(4)]).reshape(16, win.c, -1)
+        d = [[x_pad[:, :, i : i + m * th : m, j : j + m * tw : m] for j in range(n)]
+             for i in range(n)]  # fmt: skip
+        v = winograd.sandwich(alg.BT, d, alg.BT)
+        return self.xp.stack([v[a][b] for a in range(n) for b in range(n)]).reshape(
+            n * n, win.c, -1
+        )
 
-    def winograd_output(self, m, win: Window2d, out=None):
-        """y = AT m A for every transformed tile m of ``m`` (16, OC, N*TH*TW): the 2x2
-        output blocks, laid out as (N, OC, OH, OW), in ``out`` if given."""
-        th, tw = winograd.tiles(win)
-        out_channels = m.shape[1]
-        tile = m.reshape(4, 4, out_channels, win.n, th, tw)
-        y = winograd.sandwich(winograd.AT, tile, winograd.AT)
-        blocks = self.xp.empty((out_channels, win.n, th, 2, tw, 2), dtype=m.dtype)
-        for a in range(2):
-            for b in range(2):
+    def winograd_output(self, m_tiles, win: Window2d, alg: winograd.Algorithm, out=None):
+        """y = AT M A for every transformed tile M of ``m_tiles`` (n*n, OC, N*TH*TW): the
+        m x m output blocks, laid out as (N, OC, OH, OW), in ``out`` if given."""
+        m, n = alg.m, alg.n
+        th, tw = alg.tiles(win)
+        out_channels = m_tiles.shape[1]
+        tile = m_tiles.reshape(n, n, out_channels, win.n, th, tw)
+        y = winograd.sandwich(alg.AT, tile, alg.AT)
+        blocks = self.xp.empty((out_channels, win.n, th, m, tw, m), dtype=m_tiles.dtype)
+        for a in range(m):
+            for b in range(m):
                 blocks[:, :, :, a, :, b] = y[a][b]
-        y = blocks.reshape(out_channels, win.n, 2 * th, 2 * tw)[:, :, : win.oh, : win.ow]
+        y = blocks.reshape(out_channels, win.n, m * th, m * tw)[:, :, : win.oh, : win.ow]
         if out is None:
             return self.xp.ascontiguousarray(y.transpose(1, 0, 2, 3))
         out[...] = y.transpose(1, 0, 2, 3)
         return out
 
-    def winograd_output_grad(self, gy, win: Window2d):
-        """dm = A dy AT for every 2x2 block of ``gy`` (N, OC, OH, OW), the adjoint of
-        :meth:`winograd_output` (blocks past the output's edge read zeros): (16, OC, P)."""
-        th, tw = winograd.tiles(win)
+    def winograd_output_grad(self, gy, win: Window2d, alg: winograd.Algorithm):
+        """dM = A dy AT for every m x m block of ``gy`` (N, OC, OH, OW), the adjoint of
+        :meth:`winograd_output` (blocks past the output's edge read zeros): (n*n, OC, P)."""
+        m, n = alg.m, alg.n
+        th, tw = alg.tiles(win)
         out_channels = gy.shape[1]
-        g_pad = self.xp.zeros((out_channels, win.n, 2 * th, 2 * tw), dtype=gy.dtype)
+        g_pad = self.xp.zeros((out_channels, win.n, m * th, m * tw), dtype=gy.dtype)
         g_pad[:, :, : win.oh, : win.ow] = gy.transpose(1, 0, 2, 3)
-        g = [[g_pad[:, :, a::2, b::2] for b in range(2)] for a in range(2)]
-        a_t = winograd.AT.T
-        dm = winograd.sandwich(a_t, g, a_t)
-        return self.xp.stack([dm[i][j] for i in range(4) for j in range(4)]).reshape(
-            16, out_channels, -1
+        g = [[g_pad[:, :, a::m, b::m] for b in range(m)] for a in range(m)]
+        dm = winograd.sandwich(alg.AT.T, g, alg.AT.T)
+        return self.xp.stack([dm[i][j] for i in range(n) for j in range(n)]).reshape(
+            n * n, out_channels, -1
         )
 
-    def winograd_input_grad(self, dv, win: Window2d):
-        """dx: dd = B dv BT for every tile, added back where the tile was cut from (tiles
-        overlap by 2 pixels), padding dropped; the adjoint of :meth:`winograd_input`."""
-        th, tw = winograd.tiles(win)
-        dv = dv.reshape(4, 4, win.c, win.n, th, tw)
-        b = winograd.BT.T
-        dd = winograd.sandwich(b, dv, b)
-        dx_pad = self.xp.zeros((win.c, win.n, 2 * th + 2, 2 * tw + 2), dtype=dv.dtype)
-        for i in range(4):
-            for j in range(4):
-                dx_pad[:, :, i : i + 2 * th : 2, j : j + 2 * tw : 2] += dd[i][j]
+    def winograd_input_grad(self, dv, win: Window2d, alg: winograd.Algorithm):
+        """dx: dd = B dV BT for every tile, added back where the tile was cut from (tiles
+        overlap by r - 1 pixels), padding dropped; the adjoint of :meth:`winograd_input`."""
+        m, n = alg.m, alg.n
+        th, tw = alg.tiles(win)
+        dv = dv.reshape(n, n, win.c, win.n, th, tw)
+        dd = winograd.sandwich(alg.BT.T, dv, alg.BT.T)
+        dx_pad = self.xp.zeros((win.c, win.n, m * th + n - m, m * tw + n - m), dtype=dv.dtype)
+        for i in range(n):
+            for j in range(n):
+                dx_pad[:, :, i : i + m * th : m, j : j + m * tw : m] += dd[i][j]
         dx = dx_pad[:, :, win.ph : win.ph + win.h, win.pw : win.pw + win.w]
         return self.xp.ascontiguousarray(dx.transpose(1, 0, 2, 3))
 

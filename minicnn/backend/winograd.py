@@ -1,76 +1,135 @@
-"""Winograd's minimal filtering F(2x2, 3x3): a 3x3, stride-1 convolution in fewer products.
+"""Winograd's minimal filtering F(m x m, r x r): an r x r, stride-1 convolution in fewer products.
 
 Lavin and Gray (2016), "Fast Algorithms for Convolutional Neural Networks". Cut the padded
-input into 4x4 tiles that start every 2 pixels; each tile ``d`` and 3x3 filter ``g`` give a
-2x2 block of the output as
+input into n x n tiles, n = m + r - 1, that start every m pixels; each tile ``d`` and
+r x r filter ``g`` give an m x m block of the output as
 
     y_tile = AT [ (G g GT) * (BT d B) ] A          (* multiplies element by element)
 
-with the small constant matrices below: 16 multiplications for 4 outputs, where the
-direct sum needs 36. Summed over the input channels, the 16 elementwise products of a
-layer become 16 matrix products, one per position (a, b) of the 4x4 transformed tile::
+with small constant matrices AT (m x n), G (n x r), BT (n x n): n*n multiplications for
+m*m outputs, where the direct sum needs m*m*r*r. F(2x2, 3x3) does 16 for 4 outputs
+instead of 36, F(2x2, 5x5) 36 instead of 100. Summed over the input channels, the n*n
+elementwise products of a layer become n*n matrix products, one per position (a, b) of
+the transformed tile::
 
-    V[a, b] = (BT d B)[a, b]  for every channel and tile       (16, C, P)    P = N*TH*TW
-    U[a, b] = (G g GT)[a, b]  for every filter                 (16, OC, C)
-    M[a, b] = U[a, b] @ V[a, b]                                (16, OC, P)
+    V[a, b] = (BT d B)[a, b]  for every channel and tile       (n*n, C, P)    P = N*TH*TW
+    U[a, b] = (G g GT)[a, b]  for every filter                 (n*n, OC, C)
+    M[a, b] = U[a, b] @ V[a, b]                                (n*n, OC, P)
     y       = AT M A          per tile, cropped to (OH, OW)
 
-so a layer costs 16/36 of im2col's multiply-adds, plus the transforms, which only add
-and subtract (every coefficient is 0, +-1 or +-1/2, exact in binary floating point).
-
 Backward is each step's adjoint, in reverse: ``dM = A dy AT`` per tile, then
-``dU = dM @ V^T`` and ``dV = U^T @ dM`` (32 matrix products), ``dW = GT dU G`` and
-``dx = B dV BT`` added back where the tiles overlap.
+``dU = dM @ V^T`` and ``dV = U^T @ dM``, ``dW = GT dU G`` and ``dx = B dV BT`` added back
+where the tiles overlap.
 
-Each transform is the same sandwich ``S = L T R^T`` of a tile T between two small
-matrices, which :func:`sandwich` writes out: the backends' kernels are that loop over
-every tile of a layer.
+Where the matrices come from (:func:`toom_cook`): a correlation is the transpose of a
+polynomial product, and a polynomial product is evaluated at n points, multiplied point
+by point, and interpolated back. Each transform is the same sandwich ``S = L T R^T`` of a
+tile T between two of these matrices, which :func:`sandwich` writes out: the backends'
+kernels are that loop over every tile of a layer.
 """
 
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy
 
 from .window import Window2d
 
-# The input transform BT, the filter transform G and the output transform AT of F(2x2, 3x3).
-BT = numpy.array(
-    [
-        [1, 0, -1, 0],
-        [0, 1, 1, 0],
-        [0, -1, 1, 0],
-        [0, 1, 0, -1],
-    ],
-    dtype=numpy.float64,
-)
-G = numpy.array(
-    [
-        [1, 0, 0],
-        [0.5, 0.5, 0.5],
-        [0.5, -0.5, 0.5],
-        [0, 0, 1],
-    ],
-    dtype=numpy.float64,
-)
-AT = numpy.array(
-    [
-        [1, 1, 1, 0],
-        [0, 1, -1, -1],
-    ],
-    dtype=numpy.float64,
-)
-TILE = 4  # input tile side: OUT + 3 - 1
-OUT = 2  # output block side
+
+@dataclass(frozen=True, eq=False)
+class Algorithm:
+    """F(m x m, r x r): ``m`` outputs per tile side, an ``r`` x ``r`` kernel, tiles of side n."""
+
+    m: int
+    r: int
+    AT: numpy.ndarray  # (m, n): output transform
+    G: numpy.ndarray  # (n, r): filter transform
+    BT: numpy.ndarray  # (n, n): input transform
+
+    @property
+    def n(self) -> int:
+        return self.m + self.r - 1
+
+    def tiles(self, win: Window2d) -> tuple[int, int]:
+        """(TH, TW): how many m x m output blocks cover the (OH, OW) output."""
+        return -(-win.oh // self.m), -(-win.ow // self.m)
+
+    def __repr__(self) -> str:
+        return f"F({self.m}x{self.m}, {self.r}x{self.r})"
 
 
-def applies(win: Window2d) -> bool:
-    """Whether F(2x2, 3x3) computes this window: a 3x3 kernel at stride 1."""
-    return (win.kh, win.kw, win.sh, win.sw) == (3, 3, 1, 1)
+def toom_cook(m: int, r: int, points) -> Algorithm:
+    """The matrices of F(m, r) from n - 1 finite interpolation points and infinity.
+
+    Linear convolution c = h conv g (h of m values, g of r) is the product of polynomials
+    h(x) g(x): evaluate both at the n points (Vh h, Vg g; the point "infinity" reads the
+    leading coefficient), multiply, interpolate back (Vn^-1). So c = Vn^-1 [(Vg g) * (Vh h)],
+    which is linear in h, and correlation, y_i = sum_j g_j d_(i+j), is its transpose:
+
+        y = Vh^T [ (Vg g) * (Vn^-T d) ],    AT = Vh^T,  G = Vg,  BT = Vn^-T.
+
+    Each row k of BT is then scaled to whole numbers and row k of G divided by the same
+    factor (their product is unchanged), so the input transform, run on every tile, only
+    adds and subtracts small integers, and the fractions go into G, applied once per step.
+    """
+    n = m + r - 1
+    if len(points) != n - 1:
+        raise ValueError(f"F({m}, {r}) needs {n - 1} finite points, got {len(points)}")
+
+    def vandermonde(columns):
+        rows = [[Fraction(p) ** k for k in range(columns)] for p in points]
+        return rows + [[Fraction(int(k == columns - 1)) for k in range(columns)]]  # infinity
+
+    bt = _transpose(_inverse(vandermonde(n)))
+    g = vandermonde(r)
+    for k in range(n):
+        scale = math.lcm(*(value.denominator for value in bt[k]))
+        bt[k] = [value * scale for value in bt[k]]
+        g[k] = [value / scale for value in g[k]]
+    as_array = lambda rows: numpy.array(rows, dtype=numpy.float64)  # noqa: E731
+    return Algorithm(m, r, as_array(_transpose(vandermonde(m))), as_array(g), as_array(bt))
 
 
-def tiles(win: Window2d) -> tuple[int, int]:
-    """(TH, TW): how many 2x2 output blocks cover the (OH, OW) output."""
-    return -(-win.oh // OUT), -(-win.ow // OUT)
+def _transpose(rows):
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
+def _inverse(rows):
+    """Gauss-Jordan elimination in exact fractions."""
+    n = len(rows)
+    table = [list(row) + [Fraction(int(i == k)) for k in range(n)] for i, row in enumerate(rows)]
+    for col in range(n):
+        pivot = next(i for i in range(col, n) if table[i][col] != 0)
+        table[col], table[pivot] = table[pivot], table[col]
+        table[col] = [value / table[col][col] for value in table[col]]
+        for i in range(n):
+            if i != col and table[i][col] != 0:
+                table[i] = [a - table[i][col] * b for a, b in zip(table[i], table[col], strict=True)]
+    return [row[n:] for row in table]
+
+
+F2x2_3x3 = toom_cook(2, 3, (0, 1, -1))
+F2x2_5x5 = toom_cook(2, 5, (0, 1, -1, 2, -2))
+F4x4_3x3 = toom_cook(4, 3, (0, 1, -1, 2, -2))
+
+
+# The algorithm for each kernel side. F(4x4, 3x3) needs fewer products still (36 for 16
+# outputs, 4x fewer than direct; 1.3 to 2x faster than F(2x2, 3x3) on 12x12 to 56x56
+# outputs here), but its larger coefficients (up to 8, and 1/24 in G) cost float32 about
+# 1.5 digits: 1e-5 to 2e-5 of the output's scale against 3e-7 for a direct sum, beyond the
+# 1e-5 the fast backends promise to agree with NumPy. Set ALGORITHMS[3] = F4x4_3x3 to
+# trade that accuracy for speed.
+ALGORITHMS = {3: F2x2_3x3, 5: F2x2_5x5}
+
+
+def choose(win: Window2d) -> Algorithm | None:
+    """The algorithm for this window, or None: square kernels in ALGORITHMS, at stride 1."""
+    if (win.sh, win.sw) != (1, 1) or win.kh != win.kw:
+        return None
+    return ALGORITHMS.get(win.kh)
 
 
 def sandwich(left, t, right):
@@ -91,25 +150,26 @@ def _combine(coefficients, terms):
     for c, term in zip(coefficients, terms, strict=True):
         if c == 0:
             continue
-        product = term if c == 1 else -term if c == -1 else term * term.dtype.type(c)
+        product = term * term.dtype.type(c)
         total = product if total is None else total + product
     return total
 
 
-def transform_weight(xp, weight):
-    """U = G g GT for every filter: (OC, C, 3, 3) -> (16, OC, C).
+def transform_weight(xp, weight, algorithm: Algorithm):
+    """U = G g GT for every filter: (OC, C, r, r) -> (n*n, OC, C).
 
     One matrix product: U[(a, b), (o, c)] = sum over (i, j) of G[a, i] G[b, j] g[o, c, i, j],
-    and G[a, i] G[b, j] is the Kronecker product of G with itself (16 x 9).
+    and G[a, i] G[b, j] is the Kronecker product of G with itself (n*n x r*r).
     """
-    g2 = xp.asarray(numpy.kron(G, G), dtype=weight.dtype)
+    g2 = xp.asarray(numpy.kron(algorithm.G, algorithm.G), dtype=weight.dtype)
     out_channels, in_channels = weight.shape[:2]
-    return (g2 @ weight.reshape(-1, 9).T).reshape(TILE * TILE, out_channels, in_channels)
+    return (g2 @ weight.reshape(-1, algorithm.r**2).T).reshape(-1, out_channels, in_channels)
 
 
-def transform_weight_grad(xp, grad_u):
-    """dW = GT dU G, the adjoint of :func:`transform_weight`: (16, OC, C) -> (OC, C, 3, 3)."""
-    g2 = xp.asarray(numpy.kron(G, G), dtype=grad_u.dtype)
+def transform_weight_grad(xp, grad_u, algorithm: Algorithm):
+    """dW = GT dU G, the adjoint of :func:`transform_weight`: (n*n, OC, C) -> (OC, C, r, r)."""
+    g2 = xp.asarray(numpy.kron(algorithm.G, algorithm.G), dtype=grad_u.dtype)
     out_channels, in_channels = grad_u.shape[1:]
-    grad_w = g2.T @ grad_u.reshape(TILE * TILE, -1)  # (9, OC*C)
-    return xp.ascontiguousarray(grad_w.T).reshape(out_channels, in_channels, 3, 3)
+    grad_w = g2.T @ grad_u.reshape(algorithm.n**2, -1)  # (r*r, OC*C)
+    r = algorithm.r
+    return xp.ascontiguousarray(grad_w.T).reshape(out_channels, in_channels, r, r)

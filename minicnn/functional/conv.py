@@ -13,9 +13,9 @@ of a matrix, so a layer becomes a matrix product (done a chunk of images at a ti
     y    = weight.reshape(OC, -1) @ cols   # (OC, N*OH*OW) -> reshaped to (N, OC, OH, OW)
 
 and its backward is two more products plus col2im, the adjoint of im2col. A backend
-that sets ``conv_winograd`` (Numba's, the fast path) computes 3x3 stride-1 layers with
-Winograd's F(2x2, 3x3) instead (:func:`_correlate_winograd`, backend/winograd.py): the
-same sums in 16/36 of the multiplications.
+that sets ``conv_winograd`` (Numba's, the fast path) computes wide 3x3 and 5x5 stride-1
+layers with Winograd's F(2x2, 3x3) and F(2x2, 5x5) instead (:func:`_correlate_winograd`,
+backend/winograd.py): the same sums in 16/36 and 36/100 of the multiplications.
 """
 
 from __future__ import annotations
@@ -140,16 +140,16 @@ class Conv2d(Function):
     def forward(self, x, weight, bias=None):
         self.win = self._window(x, weight, bias)
         self.backend, self.x, self.weight = backend_of(x), x, weight
-        self.winograd = _use_winograd(self.backend, self.win, weight)
+        self.winograd = _winograd_algorithm(self.backend, self.win, weight)
         if self.winograd:
-            return _correlate_winograd(self.backend, x, weight, self.win, bias)
+            return _correlate_winograd(self.backend, x, weight, self.win, self.winograd, bias)
         return _correlate(self.backend, x, weight, self.win, bias)
 
     def backward(self, gy):
         need_x, need_w = self.needs_input_grad[:2]
         if self.winograd:
             grad_x, grad_w = _winograd_backward(self.backend, gy, self.x, self.weight, self.win,
-                                                need_x, need_w)  # fmt: skip
+                                                self.winograd, need_x, need_w)  # fmt: skip
         else:
             grad_x = self._grad_input(gy) if need_x else None
             grad_w = self._grad_weight(gy) if need_w else None
@@ -190,7 +190,7 @@ class Conv2d(Function):
             return _correlate(self.backend, gy, flipped, gy_win)
         w = weight.reshape(out_channels, -1)
         grad_x = xp.empty(win.input_shape, dtype=gy.dtype)
-        for images, part in _chunks(win, gy.itemsize, weight.nbytes):
+        for images, part in _chunks(self.backend, win, gy.itemsize, weight.nbytes):
             self.backend.col2im(w.T @ _as_columns(gy[images]), part, out=grad_x[images])
         return grad_x
 
@@ -245,7 +245,7 @@ def _correlate_by_taps(backend, x, weight, win: Window2d, bias=None):
     out_channels, in_channels, kh, kw = weight.shape
     taps = weight.transpose(2, 3, 0, 1).reshape(kh * kw * out_channels, in_channels)
     y = backend.xp.empty((win.n, out_channels, win.oh, win.ow), dtype=x.dtype)
-    for images, part in _chunks(win, x.itemsize, weight.nbytes):
+    for images, part in _chunks(backend, win, x.itemsize, weight.nbytes):
         z = taps @ _as_columns(x[images])  # (kh*kw*OC, b*H*W); x[n] itself when b = 1
         backend.tap_sum(z, part, out=y[images])
         if bias is not None:
@@ -253,59 +253,58 @@ def _correlate_by_taps(backend, x, weight, win: Window2d, bias=None):
     return y
 
 
-def _use_winograd(backend, win: Window2d, weight) -> bool:
-    out_channels = weight.shape[0]
-    return (
-        getattr(backend, "conv_winograd", False)
-        and winograd.applies(win)
-        and min(win.c, out_channels) >= WINOGRAD_MIN_CHANNELS
-        and min(win.oh, win.ow) >= WINOGRAD_MIN_SIDE
-    )
+def _winograd_algorithm(backend, win: Window2d, weight) -> winograd.Algorithm | None:
+    """The Winograd algorithm to compute this layer with, or None for im2col."""
+    algorithm = winograd.choose(win) if getattr(backend, "conv_winograd", False) else None
+    wide = min(win.c, weight.shape[0]) >= WINOGRAD_MIN_CHANNELS
+    if algorithm is None or not wide or min(win.oh, win.ow) < WINOGRAD_MIN_SIDE:
+        return None
+    return algorithm
 
 
-def _correlate_winograd(backend, x, weight, win: Window2d, bias=None):
-    """The same 3x3, stride-1 convolution by Winograd's F(2x2, 3x3), chunk by chunk::
+def _correlate_winograd(backend, x, weight, win: Window2d, alg: winograd.Algorithm, bias=None):
+    """The same stride-1 convolution by Winograd's F(m x m, r x r), chunk by chunk::
 
-        U = G weight GT                   # (16, OC, C), once
-        V = BT x_tile B                   # (16, C, b*TH*TW)   backend.winograd_input
-        y[chunk] = AT (U @ V) A + bias    # 16 products         backend.winograd_output
+        U = G weight GT                   # (n*n, OC, C), once
+        V = BT x_tile B                   # (n*n, C, b*TH*TW)   backend.winograd_input
+        y[chunk] = AT (U @ V) A + bias    # n*n products         backend.winograd_output
     """
-    u = winograd.transform_weight(backend.xp, weight)
+    u = winograd.transform_weight(backend.xp, weight, alg)
     y = backend.xp.empty((win.n, weight.shape[0], win.oh, win.ow), dtype=x.dtype)
-    for images, part in _winograd_chunks(win, weight.shape[0], x.itemsize):
-        v = backend.winograd_input(x[images], part)
-        backend.winograd_output(u @ v, part, out=y[images])
+    for images, part in _winograd_chunks(win, alg, weight.shape[0], x.itemsize):
+        v = backend.winograd_input(x[images], part, alg)
+        backend.winograd_output(u @ v, part, alg, out=y[images])
     if bias is not None:
         y += bias.reshape(-1, 1, 1)
     return y
 
 
-def _winograd_backward(backend, gy, x, weight, win: Window2d, need_x, need_w):
+def _winograd_backward(backend, gy, x, weight, win: Window2d, alg, need_x, need_w):
     """(dx, dW) of :func:`_correlate_winograd`: each step's adjoint, in reverse::
 
-        dM = A dy AT                    # (16, OC, b*TH*TW)  backend.winograd_output_grad
-        dU += dM @ V^T                  # (16, OC, C), V recomputed from x
+        dM = A dy AT                    # (n*n, OC, b*TH*TW)  backend.winograd_output_grad
+        dU += dM @ V^T                  # (n*n, OC, C), V recomputed from x
         dx[chunk] = B (U^T @ dM) BT     # added back where tiles overlap: winograd_input_grad
         dW = GT dU G
     """
     xp = backend.xp
-    u = winograd.transform_weight(xp, weight)
+    u = winograd.transform_weight(xp, weight, alg)
     grad_u = xp.zeros_like(u) if need_w else None
     grad_x = xp.empty(win.input_shape, dtype=gy.dtype) if need_x else None
-    for images, part in _winograd_chunks(win, weight.shape[0], gy.itemsize):
-        grad_m = backend.winograd_output_grad(gy[images], part)
+    for images, part in _winograd_chunks(win, alg, weight.shape[0], gy.itemsize):
+        grad_m = backend.winograd_output_grad(gy[images], part, alg)
         if need_w:
-            grad_u += grad_m @ backend.winograd_input(x[images], part).transpose(0, 2, 1)
+            grad_u += grad_m @ backend.winograd_input(x[images], part, alg).transpose(0, 2, 1)
         if need_x:
-            grad_x[images] = backend.winograd_input_grad(u.transpose(0, 2, 1) @ grad_m, part)
-    grad_w = winograd.transform_weight_grad(xp, grad_u) if need_w else None
+            grad_x[images] = backend.winograd_input_grad(u.transpose(0, 2, 1) @ grad_m, part, alg)
+    grad_w = winograd.transform_weight_grad(xp, grad_u, alg) if need_w else None
     return grad_x, grad_w
 
 
-def _winograd_chunks(win: Window2d, out_channels: int, itemsize: int):
+def _winograd_chunks(win: Window2d, alg, out_channels: int, itemsize: int):
     """(slice of images, their window) with about WINOGRAD_CHUNK_BYTES of tiles each."""
-    th, tw = winograd.tiles(win)
-    per_image = 16 * max(win.c, out_channels) * th * tw * itemsize
+    th, tw = alg.tiles(win)
+    per_image = alg.n**2 * max(win.c, out_channels) * th * tw * itemsize
     yield from _split(win, max(1, min(win.n, WINOGRAD_CHUNK_BYTES // per_image)))
 
 
@@ -314,18 +313,21 @@ def _as_columns(gy):
     return gy.transpose(1, 0, 2, 3).reshape(gy.shape[1], -1)
 
 
-def _chunks(win: Window2d, itemsize: int, weight_bytes: int):
+def _chunks(backend, win: Window2d, itemsize: int, weight_bytes: int):
     """(slice of images, their window) for chunks of equal size covering the batch.
 
-    A chunk holds about CHUNK_BYTES of columns, and at least as many as the weight has
-    bytes: BLAS copies the weight into its own layout for every product. A 1x1 window
-    goes one image at a time, as its columns need no unfolding then (unless the image is
-    so small that many tiny products would cost more than the copy).
+    On the CPU a chunk holds about CHUNK_BYTES of columns (so it stays in cache), and at
+    least as many as the weight has bytes: BLAS copies the weight into its own layout for
+    every product. A 1x1 window goes one image at a time, as its columns need no
+    unfolding then (unless the image is so small that many tiny products would cost more
+    than the copy). A GPU has no such cache to fit but pays for every kernel launch, so
+    there a chunk is as large as ``backend.conv_chunk_bytes`` allows.
     """
     per_image = win.c * win.kh * win.kw * win.oh * win.ow * itemsize
-    size = max(1, min(win.n, max(CHUNK_BYTES, weight_bytes) // per_image))
+    budget = getattr(backend, "conv_chunk_bytes", CHUNK_BYTES)
+    size = max(1, min(win.n, max(budget, weight_bytes) // per_image))
     pointwise = (win.kh, win.kw, win.sh, win.sw, win.ph, win.pw) == (1, 1, 1, 1, 0, 0)
-    if pointwise and win.oh * win.ow >= 32:
+    if pointwise and win.oh * win.ow >= 32 and backend.device == "cpu":
         size = 1  # one image's columns are the image itself, a view
     yield from _split(win, size)
 
@@ -341,7 +343,7 @@ def _split(win: Window2d, size: int):
 def _unfold(backend, x, win: Window2d, weight_bytes: int):
     """(slice of images, their window, their columns) for each chunk, in one reused buffer."""
     buffer = None
-    for images, part in _chunks(win, x.itemsize, weight_bytes):
+    for images, part in _chunks(backend, win, x.itemsize, weight_bytes):
         size = part.c * part.kh * part.kw * part.n * part.oh * part.ow
         if buffer is None:
             buffer = backend.xp.empty(size, dtype=x.dtype)
