@@ -288,7 +288,7 @@ def test_warm_up_reports_every_kernel():
         "im2col", "col2im", "max_pool2d", "max_pool2d_backward", "window_sum",
         "window_sum_backward", "batch_norm_stats", "batch_norm_apply", "batch_norm_sums",
         "batch_norm_grad", "relu", "relu_backward", "sigmoid", "sigmoid_backward", "axpy",
-        "tap_sum",
+        "tap_sum", "winograd F(2x2, 3x3)", "winograd F(2x2, 5x5)",
     }  # fmt: skip
     assert all(s >= 0 for s in seconds.values())
 
