@@ -31,9 +31,9 @@ REDUCED = {
     "lenet": {},
     "lenet_bn": {},
     "alexnet": dict(resize=193, limit=9600, epochs=1, batch_size=32),
-    "vgg11": dict(limit=8192, epochs=1, batch_size=32),
+    "vgg11": dict(limit=8192, epochs=2, batch_size=32),
     "nin": dict(resize=72, epochs=2),
-    "googlenet": dict(resize=48, epochs=1),
+    "googlenet": dict(resize=32, epochs=4),
     "resnet18": dict(resize=32, epochs=2),
     "densenet": dict(resize=32, epochs=3),
 }
