@@ -143,7 +143,7 @@ class NumpyBackend:
         """
         m, n = alg.m, alg.n
         th, tw = alg.tiles(win)
-        x_pad = self.xp.zeros((win.c, win.n, m * th + n - m, m * tw + n - m), dtype=x.dtype)
+        x_pad = self.xp.zeros(_tiled_shape(win, alg), dtype=x.dtype)
         x_pad[:, :, win.ph : win.ph + win.h, win.pw : win.pw + win.w] = x.transpose(1, 0, 2, 3)
         d = [[x_pad[:, :, i : i + m * th : m, j : j + m * tw : m] for j in range(n)]
              for i in range(n)]  # fmt: skip
@@ -191,7 +191,7 @@ class NumpyBackend:
         th, tw = alg.tiles(win)
         dv = dv.reshape(n, n, win.c, win.n, th, tw)
         dd = winograd.sandwich(alg.BT.T, dv, alg.BT.T)
-        dx_pad = self.xp.zeros((win.c, win.n, m * th + n - m, m * tw + n - m), dtype=dv.dtype)
+        dx_pad = self.xp.zeros(_tiled_shape(win, alg), dtype=dv.dtype)
         for i in range(n):
             for j in range(n):
                 dx_pad[:, :, i : i + m * th : m, j : j + m * tw : m] += dd[i][j]
@@ -313,3 +313,10 @@ def _non_channel_axes(x) -> tuple[int, ...]:
 def _per_channel(values, x):
     """A (C,) vector shaped to broadcast along axis 1 of ``x``: (1, C) or (1, C, 1, 1)."""
     return values.reshape((1, -1) + (1,) * (x.ndim - 2))
+
+
+def _tiled_shape(win: Window2d, alg: winograd.Algorithm) -> tuple[int, int, int, int]:
+    """(C, N, Hp, Wp): the padded planes, channels first, that the tiles exactly cover
+    (the input's padding, plus zeros below and right up to the last tile's edge)."""
+    th, tw = alg.tiles(win)
+    return (win.c, win.n, alg.m * th + alg.r - 1, alg.m * tw + alg.r - 1)
