@@ -1,7 +1,13 @@
 """Every network's training step on every backend equals the NumPy backend's: the same
 output, loss and parameter gradients (1e-12 relative in float64, 1e-10 on a GPU, 1e-5 in
 float32) and the same batch-norm statistics. The NumPy backend is held equal to PyTorch in
-test_models.py, so this carries that proof to the Numba and CuPy backends."""
+test_models.py, so this carries that proof to the Numba and CuPy backends.
+
+In float32 on a GPU, cuBLAS sums in another order than the CPU's BLAS. Where a network
+amplifies round-off (batch norm over the 2 to 8 values per channel of these tiny inputs),
+float32 gradients then differ by as much as float32 differs from float64: 1.5 % of the
+first conv's gradient in ResNet-18, on the CPU as well. There the GPU is held to the CPU's
+own float32 accuracy: its error against the float64 step at most 4 times NumPy's."""
 
 import numpy
 import pytest
@@ -67,14 +73,37 @@ def test_training_step_equals_the_numpy_backend(backend_name, model, dtype):
         pytest.skip(f"backend {backend_name!r} unavailable: {reason}")
     expected = training_step("numpy", model, dtype)
     actual = training_step(backend_name, model, dtype)
-    rtol = TOLERANCE[dtype]
-    if dtype == numpy.float64 and mc.get_backend(backend_name).device != "cpu":
-        rtol = GPU_FLOAT64
     assert actual.keys() == expected.keys()
-    largest = {}
-    for key, value in expected.items():
-        kind = key.split()[0]
-        largest[kind] = max(largest.get(kind, 0.0), float(numpy.abs(value).max(initial=0.0)))
+    on_gpu = mc.get_backend(backend_name).device != "cpu"
+    rtol = GPU_FLOAT64 if dtype == numpy.float64 and on_gpu else TOLERANCE[dtype]
+    if dtype == numpy.float32 and on_gpu:
+        assert_as_accurate(actual, expected, training_step("numpy", model, numpy.float64), model)
+        return
+    largest = largest_of_each_kind(expected)
     for key in expected:
         scale = largest[key.split()[0]]
         assert_close(actual[key], expected[key], f"{model} {key}", rtol, scale)
+
+
+def largest_of_each_kind(values):
+    """{"output": largest |value| of the output, "grad": of every gradient, ...}"""
+    largest = {}
+    for key, value in values.items():
+        kind = key.split()[0]
+        largest[kind] = max(largest.get(kind, 0.0), float(numpy.abs(value).max(initial=0.0)))
+    return largest
+
+
+def assert_as_accurate(actual, reference, truth, model):
+    """Each of ``actual``'s values is at most 4 times as far from ``truth`` (float64) as
+    ``reference``'s value is, give or take 1e-5 of its kind's scale. (Two float32 sums
+    in different orders err alike, not equally: 4 leaves room for that, while a wrong
+    kernel errs by the size of the values themselves.)"""
+    largest = largest_of_each_kind(truth)
+    for key in truth:
+        error = numpy.abs(actual[key] - truth[key]).max(initial=0.0)
+        reference_error = numpy.abs(reference[key] - truth[key]).max(initial=0.0)
+        allowed = 4 * reference_error + 1e-5 * largest[key.split()[0]]
+        assert error <= allowed, (
+            f"{model} {key}: {error:.3g} from float64, NumPy's float32 {reference_error:.3g}"
+        )

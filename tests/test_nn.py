@@ -549,7 +549,7 @@ def test_layer_forward_and_backward_equal_torch(name, training, backend, torch, 
 
     weights = rng.standard_normal(y.shape)
     (ty * torch.from_numpy(weights)).sum().backward()
-    (y * weights).sum().backward()
+    (y * mc.tensor(weights)).sum().backward()  # the weights on y's backend
     assert_allclose(xt.grad.numpy(), tx.grad.numpy(), rtol=1e-9, atol=1e-12)
     for (pname, p), (tname, tp) in zip(
         ours.named_parameters(), theirs.named_parameters(), strict=True
@@ -677,6 +677,19 @@ def test_seeded_draws_are_reproducible():
     assert_array_equal(_draw(init.xavier_uniform_), first)
     assert_array_equal(_draw(init.xavier_uniform_), second)
     assert not np.array_equal(first, second)
+
+
+def test_one_seed_gives_the_same_weights_on_every_backend(backend):
+    """Init draws on the host and copies to the device: a network built on the GPU
+    starts from the NumPy reference's weights."""
+    with mc.use_backend("numpy"):
+        mc.manual_seed(5)
+        expected = nn.Conv2d(3, 4, 3).state_dict()
+    mc.manual_seed(5)
+    layer = nn.Conv2d(3, 4, 3)  # built on ``backend``, the active one
+    assert layer.weight.device == backend.device
+    for name, value in layer.state_dict().items():
+        assert_array_equal(value, expected[name], err_msg=name)
 
 
 def test_init_rejects_bad_arguments():

@@ -8,8 +8,9 @@ distinct elements, so no atomics are involved and the GPU computes the same sums
 CPU, up to the rounding of cuBLAS.
 
 Only what cannot be shared lives here: how to tell a CuPy array, how to copy to and
-from the host, and the device's random generator (dropout and init draw on the GPU,
-so a training step copies nothing between host and device).
+from the host, and the device's random generator (dropout masks are drawn on the GPU,
+so a training step copies nothing between host and device; initialisation draws on the
+host, once, so that a seed gives the same weights on every backend).
 """
 
 from __future__ import annotations

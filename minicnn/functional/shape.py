@@ -58,12 +58,7 @@ class GetItem(Function):
     def backward(self, gy):
         xp = get_array_module(gy)
         gx = xp.zeros(self.x_shape, dtype=self.x_dtype)
-        if xp.__name__ == "numpy":
-            xp.add.at(gx, self.index, gy)
-        else:  # CuPy spells numpy.add.at as cupyx.scatter_add
-            import cupyx
-
-            cupyx.scatter_add(gx, self.index, gy)
+        xp.add.at(gx, self.index, gy)  # CuPy >= 13 has ufunc.at too
         return gx
 
 

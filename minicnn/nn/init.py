@@ -9,13 +9,17 @@ For a weight of shape (out, in) or (out, in, kh, kw):
 - :func:`default_init_`: what PyTorch's Conv2d and Linear do when built:
   kaiming_uniform_(a=sqrt(5)) for the weight, which comes to U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
   and the same bound for the bias.
+
+Every draw comes from the host's generator (:func:`~minicnn.backend.cpu_generator`) and
+is then copied to the tensor's device, so one seed gives the same weights on every
+backend: a network built on the GPU starts where the NumPy reference starts.
 """
 
 from __future__ import annotations
 
 import math
 
-from ..backend import backend_of
+from ..backend import backend_of, cpu_generator
 
 
 def calculate_fan_in_and_fan_out(tensor) -> tuple[int, int]:
@@ -42,24 +46,20 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
 
 
 def _fill(tensor, values):
-    """Write float64 draws into ``tensor`` in its own dtype, in place."""
-    tensor.data[...] = values.astype(tensor.dtype)
+    """Write float64 host draws into ``tensor``, in its own dtype and on its device."""
+    tensor.data[...] = backend_of(tensor.data).asarray(values.astype(tensor.dtype))
     return tensor
-
-
-def _generator(tensor):
-    return backend_of(tensor.data).generator()
 
 
 def uniform_(tensor, a: float = 0.0, b: float = 1.0):
     """Fill with U(a, b)."""
-    draws = _generator(tensor).random(tensor.shape)
+    draws = cpu_generator().random(tensor.shape)
     return _fill(tensor, a + (b - a) * draws)
 
 
 def normal_(tensor, mean: float = 0.0, std: float = 1.0):
     """Fill with N(mean, std^2)."""
-    return _fill(tensor, mean + std * _generator(tensor).standard_normal(tensor.shape))
+    return _fill(tensor, mean + std * cpu_generator().standard_normal(tensor.shape))
 
 
 def constant_(tensor, value: float):
@@ -95,7 +95,9 @@ def _kaiming_scale(tensor, a, mode, nonlinearity) -> float:
     return calculate_gain(nonlinearity, a) / math.sqrt(fan)
 
 
-def kaiming_uniform_(tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu"):
+def kaiming_uniform_(
+    tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu"
+):
     """He et al. (2015): U(-b, b) with b = gain * sqrt(3 / fan)."""
     bound = math.sqrt(3.0) * _kaiming_scale(tensor, a, mode, nonlinearity)
     return uniform_(tensor, -bound, bound)
