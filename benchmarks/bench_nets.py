@@ -10,7 +10,8 @@ loss, backward, SGD update, on float32 random images at the book's resolution (b
 batch) runs in fresh processes: one times ``--repeat`` steps after ``--warmup`` steps
 (median reported), another measures the peak memory of one step after a warm-up
 (common.peak_rss_delta: the most memory the step holds beyond the model, batch and
-optimizer already resident, gradients zeroed: activations, gradients, temporaries). PyTorch gets as many threads as NumPy's BLAS.
+optimizer already resident, gradients zeroed: activations, gradients, temporaries; for
+the numba backend plus what its buffer pool keeps between steps). PyTorch gets as many threads as NumPy's BLAS.
 
 The lower limit of a step is 3 x its forward FLOPs (forward, and backward's two
 products per layer) at the float32 GEMM rate measured here; "of limit" is that time
@@ -103,9 +104,17 @@ def worker(engine, name, batch, mode, warmup, repeat, clock) -> dict:
     if mode == "memory":  # from the model, batch and optimizer alone: no gradients yet
         step()
         zero_grad()
-        return {"peak_bytes": common.peak_rss_delta(step), "first_step_s": first}
+        pooled = _pooled_bytes(engine)  # resident before the step, but kept for steps
+        return {"peak_bytes": common.peak_rss_delta(step) + pooled, "first_step_s": first}
     seconds = common.time_calls(step, max(warmup - 1, 0), repeat, clock)
     return {"seconds": seconds, "build_s": build, "first_step_s": first}
+
+
+def _pooled_bytes(engine: str) -> int:
+    """What the numba backend's buffer pool holds from earlier steps (backend/pool.py):
+    part of a step's memory, though it is resident before the step starts."""
+    pool = getattr(mc.get_backend(engine), "pool", None) if engine != "torch" else None
+    return pool.cached_bytes if pool is not None else 0
 
 
 # ---- the driver: one fresh process per measurement ------------------------------------

@@ -19,9 +19,10 @@ Three rules shape every kernel:
   kernel offset i*kw + j), in the array's dtype, so the two backends agree to the last
   bit. Batch norm's sums are the exception: accumulated in float64, so they agree to
   round-off (and inputs with few values per channel keep NumPy's kernels).
-- Outputs are allocated in Python (``numpy.empty``, or ``numpy.zeros`` where a loop only
-  adds into them); the loops skip the padding, whose contribution is zero (or -inf for
-  max pooling).
+- Outputs are allocated in Python (``self.empty``, or ``self.zeros`` where a loop only
+  adds into them), from a pool that hands the same memory to the next step
+  (backend/pool.py); the loops skip the padding, whose contribution is zero (or -inf
+  for max pooling).
 
 Where NumPy is faster the backend keeps NumPy's kernel: the strided copies of im2col and
 window_sum on a single thread, and anything not float32 or float64.
@@ -42,6 +43,7 @@ from numba import prange
 
 from . import _winograd_kernels, winograd
 from .numpy_ import NumpyBackend, _is_pointwise
+from .pool import BufferPool
 from .window import Window2d
 
 _COMPILED_DTYPES = (numpy.float32, numpy.float64)
@@ -408,11 +410,20 @@ class NumbaBackend(NumpyBackend):
     name = "numba"
     conv_winograd = True  # 3x3 stride-1 convolutions in 16/36 of the products
 
+    def __init__(self):
+        self.pool = BufferPool()
+
+    def empty(self, shape, dtype):
+        return self.pool.empty(shape, dtype)
+
+    def zeros(self, shape, dtype):
+        return self.pool.zeros(shape, dtype)
+
     def im2col(self, x, win: Window2d, out=None):
         if not _compiled_for(x) or (_is_pointwise(win) and win.n == 1) or _strided_on_one_core():
             return super().im2col(x, win, out)
         shape = (win.c, win.kh, win.kw, win.n, win.oh, win.ow)
-        cols = numpy.empty(shape, dtype=x.dtype) if out is None else out.reshape(shape)
+        cols = self.empty(shape, dtype=x.dtype) if out is None else out.reshape(shape)
         _im2col(self._pad(x, win), cols, win.sh, win.sw)
         return cols.reshape(win.c * win.kh * win.kw, win.n * win.oh * win.ow)
 
@@ -420,7 +431,7 @@ class NumbaBackend(NumpyBackend):
         if not _compiled_for(cols):
             return super().col2im(cols, win, out)
         cols = numpy.ascontiguousarray(cols).reshape(win.c, win.kh, win.kw, win.n, win.oh, win.ow)
-        dx = numpy.empty(win.input_shape, dtype=cols.dtype) if out is None else out
+        dx = self.empty(win.input_shape, dtype=cols.dtype) if out is None else out
         _col2im(cols, dx, win.sh, win.sw, win.ph, win.pw)
         return dx
 
@@ -428,7 +439,7 @@ class NumbaBackend(NumpyBackend):
         if not _compiled_for(z):
             return super().tap_sum(z, win, out)
         z = numpy.ascontiguousarray(z).reshape(win.kh, win.kw, -1, win.n, win.h, win.w)
-        y = numpy.empty((win.n, z.shape[2], win.oh, win.ow), dtype=z.dtype) if out is None else out
+        y = self.empty((win.n, z.shape[2], win.oh, win.ow), dtype=z.dtype) if out is None else out
         _tap_sum(z, y, win.sh, win.sw, win.ph, win.pw)
         return y
 
@@ -438,7 +449,7 @@ class NumbaBackend(NumpyBackend):
         if not _compiled_for(x):
             return super().winograd_input(x, win, alg)
         th, tw = alg.tiles(win)
-        v = numpy.empty((alg.n**2, win.c, win.n * th * tw), dtype=x.dtype)
+        v = self.empty((alg.n**2, win.c, win.n * th * tw), dtype=x.dtype)
         kernel = _winograd_kernels.KERNELS[alg.m, alg.r][0]
         kernel(numpy.ascontiguousarray(x), v, alg.BT.astype(x.dtype), win.ph, win.pw, th, tw)
         return v
@@ -447,7 +458,7 @@ class NumbaBackend(NumpyBackend):
         if not _compiled_for(m_tiles):
             return super().winograd_output(m_tiles, win, alg, out)
         shape = (win.n, m_tiles.shape[1], win.oh, win.ow)
-        y = numpy.empty(shape, dtype=m_tiles.dtype) if out is None else out
+        y = self.empty(shape, dtype=m_tiles.dtype) if out is None else out
         kernel = _winograd_kernels.KERNELS[alg.m, alg.r][1]
         kernel(numpy.ascontiguousarray(m_tiles), y, alg.AT.astype(y.dtype), *alg.tiles(win))
         return y
@@ -456,7 +467,7 @@ class NumbaBackend(NumpyBackend):
         if not _compiled_for(gy):
             return super().winograd_output_grad(gy, win, alg)
         th, tw = alg.tiles(win)
-        dm = numpy.empty((alg.n**2, gy.shape[1], win.n * th * tw), dtype=gy.dtype)
+        dm = self.empty((alg.n**2, gy.shape[1], win.n * th * tw), dtype=gy.dtype)
         kernel = _winograd_kernels.KERNELS[alg.m, alg.r][2]
         a_mat = numpy.ascontiguousarray(alg.AT.T, dtype=gy.dtype)
         kernel(numpy.ascontiguousarray(gy), dm, a_mat, th, tw)
@@ -465,7 +476,7 @@ class NumbaBackend(NumpyBackend):
     def winograd_input_grad(self, dv, win: Window2d, alg: winograd.Algorithm):
         if not _compiled_for(dv):
             return super().winograd_input_grad(dv, win, alg)
-        dx = numpy.empty(win.input_shape, dtype=dv.dtype)
+        dx = self.empty(win.input_shape, dtype=dv.dtype)
         kernel = _winograd_kernels.KERNELS[alg.m, alg.r][3]
         b_mat = numpy.ascontiguousarray(alg.BT.T, dtype=dv.dtype)
         kernel(numpy.ascontiguousarray(dv), dx, b_mat, win.ph, win.pw, *alg.tiles(win))
@@ -474,29 +485,29 @@ class NumbaBackend(NumpyBackend):
     def max_pool2d(self, x, win: Window2d):
         if not _compiled_for(x):
             return super().max_pool2d(x, win)
-        y = numpy.empty(win.output_shape, dtype=x.dtype)
-        argmax = numpy.empty(win.output_shape, dtype=numpy.min_scalar_type(win.kh * win.kw))
+        y = self.empty(win.output_shape, dtype=x.dtype)
+        argmax = self.empty(win.output_shape, dtype=numpy.min_scalar_type(win.kh * win.kw))
         _max_pool2d(numpy.ascontiguousarray(x), y, argmax, *_geometry(win))
         return y, argmax
 
     def max_pool2d_backward(self, dy, argmax, win: Window2d):
         if not _compiled_for(dy):
             return super().max_pool2d_backward(dy, argmax, win)
-        dx = numpy.empty(win.input_shape, dtype=dy.dtype)
+        dx = self.empty(win.input_shape, dtype=dy.dtype)
         _max_pool2d_backward(dy, argmax, dx, *_geometry(win))
         return dx
 
     def window_sum(self, x, win: Window2d):
         if not _compiled_for(x) or _strided_on_one_core():
             return super().window_sum(x, win)
-        y = numpy.zeros(win.output_shape, dtype=x.dtype)
+        y = self.zeros(win.output_shape, dtype=x.dtype)
         _window_sum(numpy.ascontiguousarray(x), y, *_geometry(win))
         return y
 
     def window_sum_backward(self, dy, win: Window2d):
         if not _compiled_for(dy):
             return super().window_sum_backward(dy, win)
-        dx = numpy.zeros(win.input_shape, dtype=dy.dtype)
+        dx = self.zeros(win.input_shape, dtype=dy.dtype)
         _window_sum_backward(numpy.ascontiguousarray(dy), dx, *_geometry(win))
         return dx
 
@@ -508,14 +519,14 @@ class NumbaBackend(NumpyBackend):
     def relu(self, x):
         if not (_compiled_for(x) and _contiguous(x)):
             return super().relu(x)
-        y = numpy.empty_like(x)
+        y = self.empty(x.shape, x.dtype)
         _relu(x.reshape(-1), y.reshape(-1))
         return y
 
     def relu_backward(self, gy, y):
         if not (_compiled_for(gy) and _contiguous(gy, y)):
             return super().relu_backward(gy, y)
-        dx = numpy.empty_like(gy)
+        dx = self.empty(gy.shape, gy.dtype)
         _relu_backward(gy.reshape(-1), y.reshape(-1), dx.reshape(-1))
         return dx
 
@@ -524,48 +535,48 @@ class NumbaBackend(NumpyBackend):
             return super().sigmoid(x)
         e = numpy.abs(x)
         numpy.exp(numpy.negative(e, out=e), out=e)
-        y = numpy.empty_like(x)
+        y = self.empty(x.shape, x.dtype)
         _sigmoid(x.reshape(-1), e.reshape(-1), x.dtype.type(1), y.reshape(-1))
         return y
 
     def sigmoid_backward(self, gy, y):
         if not (_compiled_for(gy) and _contiguous(gy, y)):
             return super().sigmoid_backward(gy, y)
-        dx = numpy.empty_like(gy)
+        dx = self.empty(gy.shape, gy.dtype)
         _sigmoid_backward(gy.reshape(-1), y.reshape(-1), gy.dtype.type(1), dx.reshape(-1))
         return dx
 
     def batch_norm_stats(self, x):
         if not _compiled_batch_norm(x):
             return super().batch_norm_stats(x)
-        mean = numpy.empty(x.shape[1], dtype=x.dtype)
-        var = numpy.empty(x.shape[1], dtype=x.dtype)
+        mean = self.empty(x.shape[1], dtype=x.dtype)
+        var = self.empty(x.shape[1], dtype=x.dtype)
         _batch_norm_stats(_as_4d(x), mean, var)
         return mean, var
 
     def batch_norm_apply(self, x, mean, inv_std, weight=None, bias=None):
         if not _compiled_batch_norm(x):
             return super().batch_norm_apply(x, mean, inv_std, weight, bias)
-        x_hat = numpy.empty(x.shape, dtype=x.dtype)
+        x_hat = self.empty(x.shape, dtype=x.dtype)
         if weight is None:  # y = x_hat: weight 1, bias 0, written to x_hat twice
             weight, bias, y = numpy.ones_like(mean), numpy.zeros_like(mean), x_hat
         else:
-            y = numpy.empty(x.shape, dtype=x.dtype)
+            y = self.empty(x.shape, dtype=x.dtype)
         _batch_norm_apply(_as_4d(x), mean, inv_std, weight, bias, _as_4d(x_hat), _as_4d(y))
         return x_hat, y
 
     def batch_norm_sums(self, gy, x_hat):
         if not _compiled_batch_norm(gy):
             return super().batch_norm_sums(gy, x_hat)
-        sum_gy = numpy.empty(gy.shape[1], dtype=gy.dtype)
-        sum_gy_x_hat = numpy.empty(gy.shape[1], dtype=gy.dtype)
+        sum_gy = self.empty(gy.shape[1], dtype=gy.dtype)
+        sum_gy_x_hat = self.empty(gy.shape[1], dtype=gy.dtype)
         _batch_norm_sums(_as_4d(gy), _as_4d(x_hat), sum_gy, sum_gy_x_hat)
         return sum_gy, sum_gy_x_hat
 
     def batch_norm_grad(self, gy, x_hat, scale, mean_gy, mean_gy_x_hat):
         if not _compiled_batch_norm(gy):
             return super().batch_norm_grad(gy, x_hat, scale, mean_gy, mean_gy_x_hat)
-        dx = numpy.empty(gy.shape, dtype=gy.dtype)
+        dx = self.empty(gy.shape, dtype=gy.dtype)
         _batch_norm_grad(_as_4d(gy), _as_4d(x_hat), scale, mean_gy, mean_gy_x_hat, _as_4d(dx))
         return dx
 

@@ -48,6 +48,15 @@ class NumpyBackend:
     def to_numpy(self, array) -> numpy.ndarray:
         return numpy.array(array, copy=True)
 
+    def empty(self, shape, dtype):
+        """A new array of ``shape``, not initialised: where kernels put their outputs.
+        (The numba backend takes it from a pool of reused buffers, backend/pool.py.)"""
+        return self.xp.empty(shape, dtype=dtype)
+
+    def zeros(self, shape, dtype):
+        """A new array of zeros, for outputs that kernels add into."""
+        return self.xp.zeros(shape, dtype=dtype)
+
     def generator(self):
         """The random generator that dropout and init draw from on this backend."""
         from . import cpu_generator

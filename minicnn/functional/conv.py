@@ -181,7 +181,7 @@ class Conv2d(Function):
         memory traffic when OC < C (DenseNet's narrow layers), and with OC = C (ResNet's)
         a matrix product over OC*kh*kw instead of OC, which BLAS runs faster.
         """
-        win, weight, xp = self.win, self.weight, self.backend.xp
+        win, weight = self.win, self.weight
         out_channels, _, kh, kw = weight.shape
         if (win.sh, win.sw) == (1, 1) and win.ph < kh and win.pw < kw and out_channels <= win.c:
             flipped = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
@@ -189,7 +189,7 @@ class Conv2d(Function):
                               kh - 1 - win.ph, kw - 1 - win.pw)  # fmt: skip
             return _correlate(self.backend, gy, flipped, gy_win)
         w = weight.reshape(out_channels, -1)
-        grad_x = xp.empty(win.input_shape, dtype=gy.dtype)
+        grad_x = self.backend.empty(win.input_shape, gy.dtype)
         for images, part in _chunks(self.backend, win, gy.itemsize, weight.nbytes):
             self.backend.col2im(w.T @ _as_columns(gy[images]), part, out=grad_x[images])
         return grad_x
@@ -223,7 +223,7 @@ def _correlate(backend, x, weight, win: Window2d, bias=None):
     if (win.sh, win.sw) == (1, 1) and kh * kw > 1 and out_channels < win.c:
         return _correlate_by_taps(backend, x, weight, win, bias)
     w = weight.reshape(weight.shape[0], -1)
-    y = backend.xp.empty((win.n, w.shape[0], win.oh, win.ow), dtype=x.dtype)
+    y = backend.empty((win.n, w.shape[0], win.oh, win.ow), x.dtype)
     for images, part, cols in _unfold(backend, x, win, w.nbytes):
         out = w @ cols
         if bias is not None:
@@ -244,7 +244,7 @@ def _correlate_by_taps(backend, x, weight, win: Window2d, bias=None):
     """
     out_channels, in_channels, kh, kw = weight.shape
     taps = weight.transpose(2, 3, 0, 1).reshape(kh * kw * out_channels, in_channels)
-    y = backend.xp.empty((win.n, out_channels, win.oh, win.ow), dtype=x.dtype)
+    y = backend.empty((win.n, out_channels, win.oh, win.ow), x.dtype)
     for images, part in _chunks(backend, win, x.itemsize, weight.nbytes):
         z = taps @ _as_columns(x[images])  # (kh*kw*OC, b*H*W); x[n] itself when b = 1
         backend.tap_sum(z, part, out=y[images])
@@ -270,7 +270,7 @@ def _correlate_winograd(backend, x, weight, win: Window2d, alg: winograd.Algorit
         y[chunk] = AT (U @ V) A + bias    # n*n products         backend.winograd_output
     """
     u = winograd.transform_weight(backend.xp, weight, alg)
-    y = backend.xp.empty((win.n, weight.shape[0], win.oh, win.ow), dtype=x.dtype)
+    y = backend.empty((win.n, weight.shape[0], win.oh, win.ow), x.dtype)
     for images, part in _winograd_chunks(win, alg, weight.shape[0], x.itemsize):
         v = backend.winograd_input(x[images], part, alg)
         backend.winograd_output(u @ v, part, alg, out=y[images])
@@ -290,7 +290,7 @@ def _winograd_backward(backend, gy, x, weight, win: Window2d, alg, need_x, need_
     xp = backend.xp
     u = winograd.transform_weight(xp, weight, alg)
     grad_u = xp.zeros_like(u) if need_w else None
-    grad_x = xp.empty(win.input_shape, dtype=gy.dtype) if need_x else None
+    grad_x = backend.empty(win.input_shape, gy.dtype) if need_x else None
     for images, part in _winograd_chunks(win, alg, weight.shape[0], gy.itemsize):
         grad_m = backend.winograd_output_grad(gy[images], part, alg)
         if need_w:
@@ -346,7 +346,7 @@ def _unfold(backend, x, win: Window2d, weight_bytes: int):
     for images, part in _chunks(backend, win, x.itemsize, weight_bytes):
         size = part.c * part.kh * part.kw * part.n * part.oh * part.ow
         if buffer is None:
-            buffer = backend.xp.empty(size, dtype=x.dtype)
+            buffer = backend.empty(size, x.dtype)
         yield images, part, backend.im2col(x[images], part, out=buffer[:size])
 
 

@@ -1,0 +1,119 @@
+"""A pool of host buffers, so that each training step reuses the last one's memory.
+
+Training repeats itself: every step allocates arrays of the same sizes (activations,
+their gradients, the weights' gradients) and frees them again. glibc's malloc keeps
+freed blocks of up to 32 MiB in its heap for the next request, but a larger block is
+always its own mmap, returned to the operating system when freed. The next step's
+array of that size then gets fresh pages: one page fault per 4 KiB the first time each
+is touched, each page zeroed by the kernel (and, on a virtual machine, trapped by the
+hypervisor too). On the machine of benchmarks/README.md that cost VGG-11 a sixth of its
+training step, the 100 MiB activations of its first layers. So this pool keeps the
+arrays of more than 32 MiB, the ones glibc would not. (PyTorch keeps GPU memory for
+reuse the same way; so does CuPy, which is why the cupy backend needs no pool.)
+
+The rule that makes reuse safe is Python's own reference counting. The pool keeps every
+buffer it handed out and gives the caller a view of it. A NumPy view holds a reference
+to the array that owns its memory, and so does every view made from it (``x.T``,
+``x.reshape(...)``, ``x[0]``: their ``.base`` is the owner). So a buffer is free exactly
+when the pool's own reference is the only one left::
+
+    buffer free  <=>  sys.getrefcount(buffer) == the count of a buffer that only the pool holds
+
+Only buffers of at least ``min_bytes`` are pooled (32 MiB: smaller ones glibc's heap
+reuses by itself, and pooling them too only holds more memory), sizes must match
+exactly (a step asks for the same sizes again), and the pool holds at most
+``limit_bytes``: past that, free buffers are dropped to make room, and if none is free,
+the caller gets an ordinary array. ``limit_bytes = 0`` turns the pool off.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+import numpy
+
+MIN_BYTES = 32 << 20  # glibc maps every block above 32 MiB afresh (see above)
+LIMIT_BYTES = 4 << 30
+
+
+def _references(buffers: list, index: int) -> int:
+    """The reference count of ``buffers[index]``, always counted the same way (the list's
+    reference, plus the one the subscription passes to getrefcount)."""
+    return sys.getrefcount(buffers[index])
+
+
+_ONLY_THE_POOL = _references([numpy.empty(0)], 0)  # a buffer that nothing else holds
+
+
+class BufferPool:
+    """``empty`` and ``zeros`` like NumPy's, from buffers that are reused once free."""
+
+    def __init__(self, min_bytes: int = MIN_BYTES, limit_bytes: int = LIMIT_BYTES):
+        self.min_bytes, self.limit_bytes = min_bytes, limit_bytes
+        self._buffers: dict[int, list[numpy.ndarray]] = {}  # size in bytes -> buffers
+        self._lock = threading.Lock()  # two threads must not take the same free buffer
+        self.reused = self.allocated = 0
+
+    def empty(self, shape, dtype=numpy.float64) -> numpy.ndarray:
+        """An uninitialised array, like ``numpy.empty``."""
+        dtype = numpy.dtype(dtype)
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        nbytes = dtype.itemsize * int(numpy.prod(shape))
+        if nbytes < self.min_bytes:
+            return numpy.empty(shape, dtype)
+        with self._lock:
+            buffer = self._free_buffer(nbytes)
+            if buffer is None:
+                buffer = self._new_buffer(nbytes)
+        if buffer is None:  # over the limit with nothing to drop
+            return numpy.empty(shape, dtype)
+        return buffer.view(dtype).reshape(shape)
+
+    def zeros(self, shape, dtype=numpy.float64) -> numpy.ndarray:
+        """An array of zeros, like ``numpy.zeros``."""
+        array = self.empty(shape, dtype)
+        array.fill(0)
+        return array
+
+    @property
+    def cached_bytes(self) -> int:
+        """Bytes held by the pool, in use or free."""
+        return sum(size * len(buffers) for size, buffers in self._buffers.items())
+
+    def clear(self) -> None:
+        """Forget every buffer (those still in use live on as ordinary arrays)."""
+        with self._lock:
+            self._buffers.clear()
+
+    def _free_buffer(self, nbytes: int):
+        buffers = self._buffers.get(nbytes, [])
+        for index in range(len(buffers)):
+            if _references(buffers, index) == _ONLY_THE_POOL:
+                buffers.append(buffers.pop(index))  # most recently used last
+                self.reused += 1
+                return buffers[-1]
+        return None
+
+    def _new_buffer(self, nbytes: int):
+        if self.cached_bytes + nbytes > self.limit_bytes and not self._drop_free(nbytes):
+            return None
+        self.allocated += 1
+        buffer = numpy.empty(nbytes, numpy.uint8)
+        self._buffers.setdefault(nbytes, []).append(buffer)
+        return buffer
+
+    def _drop_free(self, nbytes: int) -> bool:
+        """Drop free buffers until ``nbytes`` more fit under the limit; False if they can't."""
+        for size, buffers in list(self._buffers.items()):
+            index = 0
+            while index < len(buffers):
+                if self.cached_bytes + nbytes <= self.limit_bytes:
+                    return True
+                if _references(buffers, index) == _ONLY_THE_POOL:
+                    del buffers[index]
+                else:
+                    index += 1
+            if not buffers:
+                del self._buffers[size]
+        return self.cached_bytes + nbytes <= self.limit_bytes
