@@ -6,7 +6,8 @@ warm-up, each step ending in a device synchronisation.
     python benchmarks/bench_gpu.py --device cpu --nets lenet --batch 8   # the harness, on a CPU
 
 Prints a markdown table: network, minicnn ms, PyTorch ms, ratio (target: <= 3, PyTorch
-uses cuDNN, minicnn im2col + cuBLAS). Both compute in true float32: PyTorch's TF32
+uses cuDNN, minicnn im2col + cuBLAS); with ``--compare-slices`` also minicnn with its
+sliding windows as the NumPy kernels' strided slices instead of its CUDA kernels. Both compute in true float32: PyTorch's TF32
 convolutions are turned off, as CuPy uses no TF32 unless CUPY_TF32=1. On the CPU the
 same code times minicnn's numpy backend against PyTorch CPU, to check the harness where
 no GPU is at hand.
@@ -85,6 +86,11 @@ def main():
     parser.add_argument("--nets", default=",".join(mc.models.names()))
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
+    parser.add_argument(
+        "--compare-slices", action="store_true",
+        help="also time the cupy backend on the NumPy kernels' strided slices "
+        "(window_kernels = False) instead of its CUDA window kernels",
+    )  # fmt: skip
     args = parser.parse_args()
     backend = "cupy" if args.device == "cuda" else "numpy"
     if args.device == "cuda":
@@ -98,19 +104,26 @@ def main():
         )
     else:
         sync_minicnn = sync_torch = lambda: None
+    slices = args.compare_slices and backend == "cupy"
+    extra = " minicnn slices ms | slices ratio |" if slices else ""
     print(
-        f"\n| network | batch | resolution | minicnn-{backend} ms | pytorch-{args.device} ms | ratio |"
+        f"\n| network | batch | resolution | minicnn-{backend} ms | pytorch-{args.device} ms "
+        f"| ratio |{extra}"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|" + "---|---|" * slices)
     for name in args.nets.split(","):
         step, resolution = minicnn_step(name, args.batch, backend)
         mine = timed(step, sync_minicnn)
         theirs = timed(torch_step(name, args.batch, resolution, args.device), sync_torch)
-        print(
-            f"| {name} | {args.batch} | {resolution} | {1e3 * mine:.1f} | {1e3 * theirs:.1f} | "
-            f"{mine / theirs:.2f} |",
-            flush=True,
-        )
+        row = f"| {name} | {args.batch} | {resolution} | {1e3 * mine:.1f} | {1e3 * theirs:.1f} | "
+        row += f"{mine / theirs:.2f} |"
+        if slices:
+            gpu = mc.get_backend("cupy")
+            gpu.window_kernels = False
+            sliced = timed(step, sync_minicnn)
+            gpu.window_kernels = True
+            row += f" {1e3 * sliced:.1f} | {sliced / theirs:.2f} |"
+        print(row, flush=True)
         del step  # one network's memory at a time on the device
         if args.device == "cuda":
             cupy.get_default_memory_pool().free_all_blocks()

@@ -42,7 +42,7 @@ print('backends:', mc.available_backends(), mc.backend.unavailable_reason('cupy'
 # pytest-xdist, where installed, spreads the tests over 4 processes sharing the one GPU.
 XDIST=$(python -c "import xdist" 2>/dev/null && echo "-n 4")
 part tests 210 python -m pytest -q -rfE --tb=short -p no:cacheprovider $XDIST -k cupy tests
-part bench 140 python benchmarks/bench_gpu.py
+part bench 140 python benchmarks/bench_gpu.py --compare-slices
 part lenet 50 python -m minicnn train lenet --backend cupy --epochs 1 --out /tmp/gpu-check-runs/lenet
 part lenet-torch 40 python benchmarks/train_torch.py lenet --epochs 1 --device cuda
 part resnet18 60 python -m minicnn train resnet18 --backend cupy --epochs 1 --resize 96 \

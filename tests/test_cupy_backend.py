@@ -271,3 +271,52 @@ def test_conv_unfolds_whole_batches_on_a_gpu_and_cache_sized_chunks_on_a_cpu():
     assert len(list(conv._chunks(cpu, conv3x3, 4, 0))) > 1
     assert len(list(conv._chunks(cpu, pointwise, 4, 0))) == 128  # one image, a view, each
     assert not gpu.conv_winograd  # the GPU runs im2col + cuBLAS, as the issue asks
+
+
+# ---- the CUDA window kernels, checked as far as a machine without a GPU can -----------
+def _declared(params: str) -> list[str]:
+    """Names of a CuPy parameter list: "raw T x, int32 N" -> ["x", "N"]."""
+    return [param.split()[-1] for param in params.split(",")]
+
+
+def test_every_window_kernel_uses_only_names_it_declares():
+    """The kernels compile only on a GPU; here each body's identifiers are checked against
+    its parameters, its own declarations and the few C words it uses, so that a typo
+    fails on every machine and not only in a GPU session."""
+    import re
+
+    from minicnn.backend import cupy_kernels
+
+    c_words = {"for", "if", "continue", "const", "int", "isnan", "T", "A", "i", "idx"}
+    for name, (inputs, outputs, body) in cupy_kernels.SOURCES.items():
+        code = re.sub(r"//[^\n]*", "", body)  # comments are prose
+        params = _declared(inputs) + _declared(outputs) + _declared(cupy_kernels.WINDOW_PARAMS)
+        local = re.findall(r"(?:idx|int|T)\s+(\w+)\s*=", code)
+        local += re.findall(r",\s*(\w+)\s*=", code)  # const idx a = .., b = ..
+        used = set(re.findall(r"[A-Za-z_]\w*", code))
+        unknown = used - set(params) - set(local) - c_words
+        assert not unknown, f"{name}: {sorted(unknown)}"
+        assert set(_declared(outputs)) <= used, f"{name} never writes an output"
+
+
+def test_window_args_fill_the_window_params_in_order():
+    from minicnn.backend import cupy_kernels
+    from minicnn.backend.window import Window2d
+
+    win = Window2d.of("max_pool2d", (2, 3, 9, 8), (3, 2), (2, 1), (1, 0))
+    names = _declared(cupy_kernels.WINDOW_PARAMS)
+    args = dict(zip(names, cupy_kernels.window_args(win), strict=True))
+    assert args == {"N": 2, "C": 3, "H": 9, "W": 8, "OH": win.oh, "OW": win.ow,
+                    "kh": 3, "kw": 2, "sh": 2, "sw": 1, "ph": 1, "pw": 0}  # fmt: skip
+
+
+def test_the_cupy_backend_has_a_window_kernel_for_every_sliding_window():
+    """Each replaces the NumPy kernel's kh*kw strided slices (which ``window_kernels =
+    False`` brings back: bench_gpu.py --compare-slices times both)."""
+    from minicnn.backend.numpy_ import NumpyBackend
+
+    names = ["im2col", "col2im", "tap_sum", "max_pool2d", "max_pool2d_backward",
+             "window_sum", "window_sum_backward"]  # fmt: skip
+    for name in names:
+        assert getattr(cupy_.CupyBackend, name) is not getattr(NumpyBackend, name), name
+    assert cupy_.CupyBackend.window_kernels is True

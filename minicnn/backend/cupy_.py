@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import numpy
 
-from .numpy_ import NumpyBackend
+from . import cupy_kernels
+from .numpy_ import NumpyBackend, _is_pointwise
+from .window import Window2d
 
 INSTALL_HINT = "pip install -e '.[gpu]' (cupy-cuda12x; cupy-cuda13x for CUDA 13)"
 
@@ -37,6 +39,10 @@ class CupyBackend(NumpyBackend):
     # few MiB that stay in cache). On a GPU each chunk costs kernel launches, and its
     # memory is plentiful, so a whole batch's columns are usually unfolded at once.
     conv_chunk_bytes = 512 * 2**20
+    # The sliding-window kernels (im2col, col2im, tap_sum, pooling) as one CUDA kernel
+    # each (backend/cupy_kernels.py); False runs the NumPy backend's strided slices with
+    # xp = cupy instead, kh*kw launches a kernel (benchmarks/bench_gpu.py --cupy-slices).
+    window_kernels = True
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -75,3 +81,63 @@ class CupyBackend(NumpyBackend):
 
     def reseed(self, seed: int) -> None:
         self._generator = self.xp.random.default_rng(seed)
+
+    # ---- the sliding windows, one CUDA thread per output element -------------------
+    def _run(self, name, inputs, outputs, win, channels=None):
+        """Launch cupy_kernels' ``name`` on ``inputs`` (made contiguous: the kernels
+        index them by hand) writing ``outputs``; returns the outputs."""
+        args = cupy_kernels.window_args(win)
+        if channels is not None:  # tap_sum's planes are output channels
+            args = args[:1] + (channels,) + args[2:]
+        inputs = [self.xp.ascontiguousarray(a) if self.is_array(a) and a.ndim else a
+                  for a in inputs]  # fmt: skip
+        wide = max(a.size for a in inputs + outputs if self.is_array(a)) >= 2**31
+        cupy_kernels.kernel(self.xp, name, wide)(*inputs, *args, *outputs)
+        return outputs
+
+    def im2col(self, x, win: Window2d, out=None):
+        if not self.window_kernels or (_is_pointwise(win) and win.n == 1):
+            return super().im2col(x, win, out)
+        shape = (win.c, win.kh, win.kw, win.n, win.oh, win.ow)
+        cols = self.xp.empty(shape, dtype=x.dtype) if out is None else out.reshape(shape)
+        self._run("im2col", [x], [cols], win)
+        return cols.reshape(win.c * win.kh * win.kw, win.n * win.oh * win.ow)
+
+    def col2im(self, cols, win: Window2d, out=None):
+        if not self.window_kernels:
+            return super().col2im(cols, win, out)
+        dx = self.xp.empty(win.input_shape, dtype=cols.dtype) if out is None else out
+        return self._run("col2im", [cols], [dx], win)[0]
+
+    def tap_sum(self, z, win: Window2d, out=None):
+        if not self.window_kernels:
+            return super().tap_sum(z, win, out)
+        out_channels = z.shape[0] // (win.kh * win.kw)
+        shape = (win.n, out_channels, win.oh, win.ow)
+        y = self.xp.empty(shape, dtype=z.dtype) if out is None else out
+        return self._run("tap_sum", [z], [y], win, channels=out_channels)[0]
+
+    def max_pool2d(self, x, win: Window2d):
+        if not self.window_kernels:
+            return super().max_pool2d(x, win)
+        y = self.xp.empty(win.output_shape, dtype=x.dtype)
+        argmax = self.xp.empty(win.output_shape, dtype=numpy.min_scalar_type(win.kh * win.kw))
+        return tuple(self._run("max_pool2d", [x, x.dtype.type(-numpy.inf)], [y, argmax], win))
+
+    def max_pool2d_backward(self, dy, argmax, win: Window2d):
+        if not self.window_kernels:
+            return super().max_pool2d_backward(dy, argmax, win)
+        dx = self.xp.empty(win.input_shape, dtype=dy.dtype)
+        return self._run("max_pool2d_backward", [dy, argmax], [dx], win)[0]
+
+    def window_sum(self, x, win: Window2d):
+        if not self.window_kernels:
+            return super().window_sum(x, win)
+        y = self.xp.empty(win.output_shape, dtype=x.dtype)
+        return self._run("window_sum", [x], [y], win)[0]
+
+    def window_sum_backward(self, dy, win: Window2d):
+        if not self.window_kernels:
+            return super().window_sum_backward(dy, win)
+        dx = self.xp.empty(win.input_shape, dtype=dy.dtype)
+        return self._run("window_sum_backward", [dy], [dx], win)[0]
