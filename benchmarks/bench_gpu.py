@@ -89,7 +89,7 @@ def main():
     parser.add_argument(
         "--compare-slices", action="store_true",
         help="also time the cupy backend on the NumPy kernels' strided slices "
-        "(window_kernels = False) instead of its CUDA window kernels",
+        "(cuda_kernels = False) instead of its CUDA window kernels",
     )  # fmt: skip
     args = parser.parse_args()
     backend = "cupy" if args.device == "cuda" else "numpy"
@@ -119,9 +119,9 @@ def main():
         row += f"{mine / theirs:.2f} |"
         if slices:
             gpu = mc.get_backend("cupy")
-            gpu.window_kernels = False
+            gpu.cuda_kernels = False
             sliced = timed(step, sync_minicnn)
-            gpu.window_kernels = True
+            gpu.cuda_kernels = True
             row += f" {1e3 * sliced:.1f} | {sliced / theirs:.2f} |"
         print(row, flush=True)
         del step  # one network's memory at a time on the device

@@ -290,7 +290,7 @@ def test_every_window_kernel_uses_only_names_it_declares():
     c_words = {"for", "if", "continue", "const", "int", "isnan", "T", "A", "i", "idx"}
     for name, (inputs, outputs, body) in cupy_kernels.SOURCES.items():
         code = re.sub(r"//[^\n]*", "", body)  # comments are prose
-        params = _declared(inputs) + _declared(outputs) + _declared(cupy_kernels.WINDOW_PARAMS)
+        params = _declared(inputs) + _declared(outputs)
         local = re.findall(r"(?:idx|int|T)\s+(\w+)\s*=", code)
         local += re.findall(r",\s*(\w+)\s*=", code)  # const idx a = .., b = ..
         used = set(re.findall(r"[A-Za-z_]\w*", code))
@@ -311,7 +311,7 @@ def test_window_args_fill_the_window_params_in_order():
 
 
 def test_the_cupy_backend_has_a_window_kernel_for_every_sliding_window():
-    """Each replaces the NumPy kernel's kh*kw strided slices (which ``window_kernels =
+    """Each replaces the NumPy kernel's kh*kw strided slices (which ``cuda_kernels =
     False`` brings back: bench_gpu.py --compare-slices times both)."""
     from minicnn.backend.numpy_ import NumpyBackend
 
@@ -319,4 +319,4 @@ def test_the_cupy_backend_has_a_window_kernel_for_every_sliding_window():
              "window_sum", "window_sum_backward"]  # fmt: skip
     for name in names:
         assert getattr(cupy_.CupyBackend, name) is not getattr(NumpyBackend, name), name
-    assert cupy_.CupyBackend.window_kernels is True
+    assert cupy_.CupyBackend.cuda_kernels is True

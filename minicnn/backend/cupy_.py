@@ -39,10 +39,11 @@ class CupyBackend(NumpyBackend):
     # few MiB that stay in cache). On a GPU each chunk costs kernel launches, and its
     # memory is plentiful, so a whole batch's columns are usually unfolded at once.
     conv_chunk_bytes = 512 * 2**20
-    # The sliding-window kernels (im2col, col2im, tap_sum, pooling) as one CUDA kernel
-    # each (backend/cupy_kernels.py); False runs the NumPy backend's strided slices with
-    # xp = cupy instead, kh*kw launches a kernel (benchmarks/bench_gpu.py --cupy-slices).
-    window_kernels = True
+    # The sliding-window kernels (im2col, col2im, tap_sum, pooling) and batch norm's
+    # elementwise passes as one CUDA kernel each (backend/cupy_kernels.py); False runs
+    # the NumPy backend's kernels with xp = cupy instead: kh*kw strided slices a window
+    # kernel, several array operations a batch norm (bench_gpu.py --compare-slices).
+    cuda_kernels = True
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -96,7 +97,7 @@ class CupyBackend(NumpyBackend):
         return outputs
 
     def im2col(self, x, win: Window2d, out=None):
-        if not self.window_kernels or (_is_pointwise(win) and win.n == 1):
+        if not self.cuda_kernels or (_is_pointwise(win) and win.n == 1):
             return super().im2col(x, win, out)
         shape = (win.c, win.kh, win.kw, win.n, win.oh, win.ow)
         cols = self.xp.empty(shape, dtype=x.dtype) if out is None else out.reshape(shape)
@@ -104,13 +105,13 @@ class CupyBackend(NumpyBackend):
         return cols.reshape(win.c * win.kh * win.kw, win.n * win.oh * win.ow)
 
     def col2im(self, cols, win: Window2d, out=None):
-        if not self.window_kernels:
+        if not self.cuda_kernels:
             return super().col2im(cols, win, out)
         dx = self.xp.empty(win.input_shape, dtype=cols.dtype) if out is None else out
         return self._run("col2im", [cols], [dx], win)[0]
 
     def tap_sum(self, z, win: Window2d, out=None):
-        if not self.window_kernels:
+        if not self.cuda_kernels:
             return super().tap_sum(z, win, out)
         out_channels = z.shape[0] // (win.kh * win.kw)
         shape = (win.n, out_channels, win.oh, win.ow)
@@ -118,26 +119,52 @@ class CupyBackend(NumpyBackend):
         return self._run("tap_sum", [z], [y], win, channels=out_channels)[0]
 
     def max_pool2d(self, x, win: Window2d):
-        if not self.window_kernels:
+        if not self.cuda_kernels:
             return super().max_pool2d(x, win)
         y = self.xp.empty(win.output_shape, dtype=x.dtype)
         argmax = self.xp.empty(win.output_shape, dtype=numpy.min_scalar_type(win.kh * win.kw))
         return tuple(self._run("max_pool2d", [x, x.dtype.type(-numpy.inf)], [y, argmax], win))
 
     def max_pool2d_backward(self, dy, argmax, win: Window2d):
-        if not self.window_kernels:
+        if not self.cuda_kernels:
             return super().max_pool2d_backward(dy, argmax, win)
         dx = self.xp.empty(win.input_shape, dtype=dy.dtype)
         return self._run("max_pool2d_backward", [dy, argmax], [dx], win)[0]
 
     def window_sum(self, x, win: Window2d):
-        if not self.window_kernels:
+        if not self.cuda_kernels:
             return super().window_sum(x, win)
         y = self.xp.empty(win.output_shape, dtype=x.dtype)
         return self._run("window_sum", [x], [y], win)[0]
 
     def window_sum_backward(self, dy, win: Window2d):
-        if not self.window_kernels:
+        if not self.cuda_kernels:
             return super().window_sum_backward(dy, win)
         dx = self.xp.empty(win.input_shape, dtype=dy.dtype)
         return self._run("window_sum_backward", [dy], [dx], win)[0]
+
+    # ---- batch norm's elementwise passes, fused ------------------------------------
+    def batch_norm_apply(self, x, mean, inv_std, weight=None, bias=None):
+        if weight is None or not self._fusable(x, mean, inv_std, weight, bias):
+            return super().batch_norm_apply(x, mean, inv_std, weight, bias)
+        x_hat, y = self.xp.empty_like(x), self.xp.empty_like(x)
+        self._run_per_channel("batch_norm_apply", x, [x, mean, inv_std, weight, bias], [x_hat, y])
+        return x_hat, y
+
+    def batch_norm_grad(self, gy, x_hat, scale, mean_gy, mean_gy_x_hat):
+        if not self._fusable(gy, x_hat, scale, mean_gy, mean_gy_x_hat):
+            return super().batch_norm_grad(gy, x_hat, scale, mean_gy, mean_gy_x_hat)
+        dx = self.xp.empty_like(gy)
+        inputs = [gy, x_hat, scale, mean_gy, mean_gy_x_hat]
+        self._run_per_channel("batch_norm_grad", gy, inputs, [dx])
+        return dx
+
+    def _fusable(self, x, *arrays) -> bool:
+        """The fused kernels take one dtype throughout (NumPy's kernels promote)."""
+        return self.cuda_kernels and all(a.dtype == x.dtype for a in arrays)
+
+    def _run_per_channel(self, name, x, inputs, outputs):
+        inputs = [self.xp.ascontiguousarray(a) for a in inputs]
+        pixels = x.size // (x.shape[0] * x.shape[1]) if x.size else 1  # H*W, or 1 for (N, C)
+        kernel = cupy_kernels.kernel(self.xp, name, x.size >= 2**31)
+        kernel(*inputs, x.shape[1], pixels, *outputs)

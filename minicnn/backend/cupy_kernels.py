@@ -1,4 +1,5 @@
-"""The sliding-window kernels of the cupy backend, one CUDA thread per output element.
+"""The sliding-window kernels of the cupy backend, one CUDA thread per output element
+(and batch norm's elementwise passes, fused).
 
 The NumPy kernels (backend/numpy_.py) loop over the kh*kw kernel offsets and move a
 whole strided slice at each: on a GPU that is kh*kw kernel launches (25 for LeNet's
@@ -175,16 +176,46 @@ _WINDOW_SUM_BACKWARD = (
 """
 )
 
-#: name -> (inputs, outputs, body); every kernel also takes WINDOW_PARAMS
+# Batch norm's elementwise passes, each fused into one kernel: x is (N, C) or
+# (N, C, H, W), the per-channel vectors (C,), and HW the pixels per channel and image.
+_CHANNEL = """
+    const idx c = (idx)i / HW % C;
+"""
+
+_BATCH_NORM_APPLY = (
+    _CHANNEL
+    + """
+    // x_hat = (x - mean) * inv_std,  y = x_hat * weight + bias  (per channel c)
+    x_hat = (x - mean[c]) * inv_std[c];
+    y = x_hat * weight[c] + bias[c];
+"""
+)
+
+_BATCH_NORM_GRAD = (
+    _CHANNEL
+    + """
+    // dx = scale * (gy - mean_gy - x_hat * mean_gy_x_hat)  (per channel c)
+    dx = scale[c] * (gy - mean_gy[c] - x_hat * mean_gy_x_hat[c]);
+"""
+)
+
+_CHANNEL_PARAMS = "int32 C, int32 HW"
+
+#: name -> (parameters, outputs, body)
 SOURCES = {
-    "im2col": ("raw T x", "T cols", _IM2COL),
-    "col2im": ("raw T cols", "T dx", _COL2IM),
-    "tap_sum": ("raw T z", "T y", _TAP_SUM),
-    "max_pool2d": ("raw T x, T neg_inf", "T y, A argmax", _MAX_POOL),
-    "max_pool2d_backward": ("raw T dy, raw A argmax", "T dx", _MAX_POOL_BACKWARD),
-    "window_sum": ("raw T x", "T y", _WINDOW_SUM),
-    "window_sum_backward": ("raw T dy", "T dx", _WINDOW_SUM_BACKWARD),
-}
+    "im2col": (f"raw T x, {WINDOW_PARAMS}", "T cols", _IM2COL),
+    "col2im": (f"raw T cols, {WINDOW_PARAMS}", "T dx", _COL2IM),
+    "tap_sum": (f"raw T z, {WINDOW_PARAMS}", "T y", _TAP_SUM),
+    "max_pool2d": (f"raw T x, T neg_inf, {WINDOW_PARAMS}", "T y, A argmax", _MAX_POOL),
+    "max_pool2d_backward": (f"raw T dy, raw A argmax, {WINDOW_PARAMS}", "T dx",
+                            _MAX_POOL_BACKWARD),
+    "window_sum": (f"raw T x, {WINDOW_PARAMS}", "T y", _WINDOW_SUM),
+    "window_sum_backward": (f"raw T dy, {WINDOW_PARAMS}", "T dx", _WINDOW_SUM_BACKWARD),
+    "batch_norm_apply": ("T x, raw T mean, raw T inv_std, raw T weight, raw T bias, "
+                         f"{_CHANNEL_PARAMS}", "T x_hat, T y", _BATCH_NORM_APPLY),
+    "batch_norm_grad": ("T gy, T x_hat, raw T scale, raw T mean_gy, raw T mean_gy_x_hat, "
+                        f"{_CHANNEL_PARAMS}", "T dx", _BATCH_NORM_GRAD),
+}  # fmt: skip
 
 
 @functools.cache
@@ -194,10 +225,10 @@ def kernel(cupy, name: str, wide: bool = False):
     Its index arithmetic is in ``idx``: 32-bit ints, unless ``wide`` (an array of 2**31
     elements or more) asks for 64-bit ones, whose division a GPU runs many times slower.
     """
-    inputs, outputs, body = SOURCES[name]
+    params, outputs, body = SOURCES[name]
     index_type = "long long" if wide else "int"
     return cupy.ElementwiseKernel(
-        f"{inputs}, {WINDOW_PARAMS}",
+        params,
         outputs,
         body,
         f"minicnn_{name}_{index_type.replace(' ', '_')}",
