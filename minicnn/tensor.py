@@ -243,7 +243,7 @@ def _accumulate_leaf(tensor: Tensor, grad, borrowed: bool = True) -> None:
     copied.
     """
     if tensor.grad is None:
-        own = not borrowed and getattr(grad, "base", None) is None
+        own = not borrowed and tensor.backend.owns_memory(grad)
         tensor.grad = Tensor(grad if own else grad.copy())
     else:
         tensor.grad = Tensor(tensor.grad.data + grad)

@@ -84,6 +84,35 @@ def test_the_limit_drops_free_buffers_and_then_stops_pooling():
     assert not numpy.shares_memory(held, other)
 
 
+def test_only_the_array_handed_out_counts_as_owning_its_memory():
+    pool = small_pool()
+    array = pool.empty(SHAPE, numpy.float32)
+    assert pool.handed_out(array)
+    assert not pool.handed_out(array.T) and not pool.handed_out(array[1:])
+    assert not pool.handed_out(numpy.empty(SHAPE, numpy.float32))
+
+
+def test_a_weight_keeps_its_pooled_gradient_uncopied_and_returns_it(monkeypatch):
+    """Linear's dW comes from the pool; the weight takes that very array as its .grad,
+    and once zero_grad lets go of it, the next step's dW reuses its memory."""
+    reason = mc.backend.unavailable_reason("numba")
+    if reason:
+        pytest.skip(f"backend 'numba' unavailable: {reason}")
+    pool = mc.get_backend("numba").pool
+    monkeypatch.setattr(pool, "min_bytes", MIB)
+    with mc.use_backend("numba"):
+        layer = mc.nn.Linear(1024, 512)  # a 2 MiB weight
+        x = mc.tensor(numpy.ones((4, 1024), numpy.float32))
+        layer(x).sum().backward()
+        grad = layer.weight.grad.data
+        assert pool.handed_out(grad)
+        memory = buffer_id(grad)
+        del grad
+        layer.weight.grad = None  # what zero_grad does
+        layer(x).sum().backward()
+        assert buffer_id(layer.weight.grad.data) == memory
+
+
 def test_a_limit_of_zero_turns_the_pool_off():
     pool = small_pool(limit_bytes=0)
     array = pool.empty(SHAPE, numpy.float32)

@@ -419,6 +419,9 @@ class NumbaBackend(NumpyBackend):
     def zeros(self, shape, dtype):
         return self.pool.zeros(shape, dtype)
 
+    def owns_memory(self, array) -> bool:
+        return super().owns_memory(array) or self.pool.handed_out(array)
+
     def im2col(self, x, win: Window2d, out=None):
         if not _compiled_for(x) or (_is_pointwise(win) and win.n == 1) or _strided_on_one_core():
             return super().im2col(x, win, out)

@@ -57,6 +57,16 @@ class NumpyBackend:
         """A new array of zeros, for outputs that kernels add into."""
         return self.xp.zeros(shape, dtype=dtype)
 
+    def matmul(self, a, b):
+        """``a @ b`` of two matrices, into a new array from :meth:`empty`."""
+        out = self.empty((a.shape[0], b.shape[1]), self.xp.result_type(a, b))
+        return self.xp.matmul(a, b, out=out)
+
+    def owns_memory(self, array) -> bool:
+        """Whether ``array``'s memory is its own, not a view into an array that may be
+        held elsewhere (autograd then lets a leaf keep it as its gradient, uncopied)."""
+        return getattr(array, "base", None) is None
+
     def generator(self):
         """The random generator that dropout and init draw from on this backend."""
         from . import cpu_generator

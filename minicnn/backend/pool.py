@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import weakref
 
 import numpy
 
@@ -52,6 +53,7 @@ class BufferPool:
     def __init__(self, min_bytes: int = MIN_BYTES, limit_bytes: int = LIMIT_BYTES):
         self.min_bytes, self.limit_bytes = min_bytes, limit_bytes
         self._buffers: dict[int, list[numpy.ndarray]] = {}  # size in bytes -> buffers
+        self._handed_out: dict[int, weakref.ref] = {}  # id(buffer) -> the view empty() gave
         self._lock = threading.Lock()  # two threads must not take the same free buffer
         self.reused = self.allocated = 0
 
@@ -68,7 +70,15 @@ class BufferPool:
                 buffer = self._new_buffer(nbytes)
         if buffer is None:  # over the limit with nothing to drop
             return numpy.empty(shape, dtype)
-        return buffer.view(dtype).reshape(shape)
+        array = buffer.view(dtype).reshape(shape)
+        self._handed_out[id(buffer)] = weakref.ref(array)
+        return array
+
+    def handed_out(self, array) -> bool:
+        """Whether ``array`` is the very array :meth:`empty` returned (not a view made
+        from it): its memory belongs to it alone, as a fresh NumPy array's does."""
+        ref = self._handed_out.get(id(getattr(array, "base", None)))
+        return ref is not None and ref() is array
 
     def zeros(self, shape, dtype=numpy.float64) -> numpy.ndarray:
         """An array of zeros, like ``numpy.zeros``."""
@@ -85,6 +95,7 @@ class BufferPool:
         """Forget every buffer (those still in use live on as ordinary arrays)."""
         with self._lock:
             self._buffers.clear()
+            self._handed_out.clear()
 
     def _free_buffer(self, nbytes: int):
         buffers = self._buffers.get(nbytes, [])
@@ -111,6 +122,7 @@ class BufferPool:
                 if self.cached_bytes + nbytes <= self.limit_bytes:
                     return True
                 if _references(buffers, index) == _ONLY_THE_POOL:
+                    self._handed_out.pop(id(buffers[index]), None)
                     del buffers[index]
                 else:
                     index += 1

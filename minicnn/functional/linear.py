@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy
 
+from ..backend import backend_of
 from ..tensor import Function
 from .elementwise import sum_to
 
@@ -66,7 +67,7 @@ class Linear(Function):
             raise ValueError(
                 f"linear: bias shape {tuple(bias.shape)} does not match {weight.shape[0]} outputs"
             )
-        self.x, self.weight = x, weight
+        self.x, self.weight, self.backend = x, weight, backend_of(x)
         y = x @ weight.T
         if bias is not None:
             y += bias
@@ -74,7 +75,7 @@ class Linear(Function):
 
     def backward(self, gy):
         grad_x = gy @ self.weight if self.needs_input_grad[0] else None
-        grad_w = gy.T @ self.x if self.needs_input_grad[1] else None
+        grad_w = self.backend.matmul(gy.T, self.x) if self.needs_input_grad[1] else None
         if len(self.needs_input_grad) == 3:
             return grad_x, grad_w, gy.sum(axis=0)
         return grad_x, grad_w
