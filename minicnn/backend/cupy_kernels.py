@@ -40,14 +40,39 @@ _INPUT_PIXEL = """
     const idx c = rest % C, n = rest / C;
 """
 
-# For an input pixel (h, w) and offset (ki, kj): the window (oh, ow) that reads it
-# there, or `continue` when none does (between strides, or past the output's edge).
-_WINDOW_OF_PIXEL = """
-    const idx hh = h + ph - ki, ww = w + pw - kj;
-    if (hh < 0 || ww < 0 || hh % sh != 0 || ww % sw != 0) continue;
-    const idx oh = hh / sh, ow = ww / sw;
-    if (oh >= OH || ow >= OW) continue;
+
+def _over_window(body: str) -> str:
+    """``body`` for each offset (ki, kj) of output pixel (oh, ow)'s window, with (h, w) the
+    input pixel there; offsets that fall on the padding are skipped."""
+    return f"""
+    for (int ki = 0; ki < kh; ki++) {{
+        const idx h = oh * sh + ki - ph;
+        if (h < 0 || h >= H) continue;
+        for (int kj = 0; kj < kw; kj++) {{
+            const idx w = ow * sw + kj - pw;
+            if (w < 0 || w >= W) continue;
+{body}
+        }}
+    }}
 """
+
+
+def _over_windows_of(body: str) -> str:
+    """``body`` for each offset (ki, kj) and the window (oh, ow) that reads input pixel
+    (h, w) at that offset, if one does (none between strides or past the output's edge),
+    in ascending offset ki*kw + kj: the order the NumPy kernels add in."""
+    return f"""
+    for (int ki = 0; ki < kh; ki++) {{
+        for (int kj = 0; kj < kw; kj++) {{
+            const idx hh = h + ph - ki, ww = w + pw - kj;
+            if (hh < 0 || ww < 0 || hh % sh != 0 || ww % sw != 0) continue;
+            const idx oh = hh / sh, ow = ww / sw;
+            if (oh >= OH || ow >= OW) continue;
+{body}
+        }}
+    }}
+"""
+
 
 _IM2COL = """
     // cols[c, ki, kj, n, oh, ow] = x[n, c, oh*sh + ki - ph, ow*sw + kj - pw], 0 in the padding
@@ -61,120 +86,63 @@ _IM2COL = """
     cols = (0 <= h && h < H && 0 <= w && w < W) ? x[((n * C + c) * H + h) * W + w] : (T)0;
 """
 
-_COL2IM = (
-    _INPUT_PIXEL
-    + """
+_COL2IM = f"""{_INPUT_PIXEL}
     // dx[n, c, h, w] = sum over (ki, kj) of cols[c, ki, kj, n, oh, ow], (oh, ow) the
     // window that read (h, w) at that offset
     T sum = 0;
-    for (int ki = 0; ki < kh; ki++) {
-        for (int kj = 0; kj < kw; kj++) {
-"""
-    + _WINDOW_OF_PIXEL
-    + """
-            sum += cols[((((c * kh + ki) * kw + kj) * N + n) * OH + oh) * OW + ow];
-        }
-    }
+    {_over_windows_of("sum += cols[((((c * kh + ki) * kw + kj) * N + n) * OH + oh) * OW + ow];")}
     dx = sum;
 """
-)
 
-_TAP_SUM = (
-    _OUTPUT_PIXEL
-    + """
+_TAP_SUM = f"""{_OUTPUT_PIXEL}
     // y[n, c, oh, ow] = sum over (ki, kj) of z[ki, kj, c, n, oh*sh + ki - ph, ow*sw + kj - pw]
     // (c: the output channel here; taps on the padding are zero)
     T sum = 0;
-    for (int ki = 0; ki < kh; ki++) {
-        const idx h = oh * sh + ki - ph;
-        if (h < 0 || h >= H) continue;
-        for (int kj = 0; kj < kw; kj++) {
-            const idx w = ow * sw + kj - pw;
-            if (w < 0 || w >= W) continue;
-            sum += z[((((ki * kw + kj) * C + c) * N + n) * H + h) * W + w];
-        }
-    }
+    {_over_window("sum += z[((((ki * kw + kj) * C + c) * N + n) * H + h) * W + w];")}
     y = sum;
 """
-)
 
-_MAX_POOL = (
-    _OUTPUT_PIXEL
-    + """
-    // y = the largest x in the window (a NaN beats any number), argmax = its offset
-    // ki*kw + kj, the first one on ties; padding never wins
-    T best = neg_inf;
-    int arg = 0;
-    for (int ki = 0; ki < kh; ki++) {
-        const idx h = oh * sh + ki - ph;
-        if (h < 0 || h >= H) continue;
-        for (int kj = 0; kj < kw; kj++) {
-            const idx w = ow * sw + kj - pw;
-            if (w < 0 || w >= W) continue;
+_KEEP_THE_LARGEST = """
             const T v = x[((n * C + c) * H + h) * W + w];
             if (v > best || (isnan(v) && !isnan(best))) {
                 best = v;
                 arg = ki * kw + kj;
-            }
-        }
-    }
+            }"""
+
+_MAX_POOL = f"""{_OUTPUT_PIXEL}
+    // y = the largest x in the window (a NaN beats any number), argmax = its offset
+    // ki*kw + kj, the first one on ties; padding never wins
+    T best = neg_inf;
+    int arg = 0;
+    {_over_window(_KEEP_THE_LARGEST)}
     y = best;
     argmax = arg;
 """
-)
 
-_MAX_POOL_BACKWARD = (
-    _INPUT_PIXEL
-    + """
+_ADD_IF_IT_WON = """
+            const idx k = ((n * C + c) * OH + oh) * OW + ow;
+            if (argmax[k] == ki * kw + kj) sum += dy[k];"""
+
+_MAX_POOL_BACKWARD = f"""{_INPUT_PIXEL}
     // dx[n, c, h, w] = sum of dy over the windows whose maximum was this pixel
     T sum = 0;
-    for (int ki = 0; ki < kh; ki++) {
-        for (int kj = 0; kj < kw; kj++) {
-"""
-    + _WINDOW_OF_PIXEL
-    + """
-            const idx k = ((n * C + c) * OH + oh) * OW + ow;
-            if (argmax[k] == ki * kw + kj) sum += dy[k];
-        }
-    }
+    {_over_windows_of(_ADD_IF_IT_WON)}
     dx = sum;
 """
-)
 
-_WINDOW_SUM = (
-    _OUTPUT_PIXEL
-    + """
+_WINDOW_SUM = f"""{_OUTPUT_PIXEL}
     // y[n, c, oh, ow] = sum over (ki, kj) of x[n, c, oh*sh + ki - ph, ow*sw + kj - pw]
     T sum = 0;
-    for (int ki = 0; ki < kh; ki++) {
-        const idx h = oh * sh + ki - ph;
-        if (h < 0 || h >= H) continue;
-        for (int kj = 0; kj < kw; kj++) {
-            const idx w = ow * sw + kj - pw;
-            if (w < 0 || w >= W) continue;
-            sum += x[((n * C + c) * H + h) * W + w];
-        }
-    }
+    {_over_window("sum += x[((n * C + c) * H + h) * W + w];")}
     y = sum;
 """
-)
 
-_WINDOW_SUM_BACKWARD = (
-    _INPUT_PIXEL
-    + """
+_WINDOW_SUM_BACKWARD = f"""{_INPUT_PIXEL}
     // dx[n, c, h, w] = sum of dy over the windows that contain this pixel
     T sum = 0;
-    for (int ki = 0; ki < kh; ki++) {
-        for (int kj = 0; kj < kw; kj++) {
-"""
-    + _WINDOW_OF_PIXEL
-    + """
-            sum += dy[((n * C + c) * OH + oh) * OW + ow];
-        }
-    }
+    {_over_windows_of("sum += dy[((n * C + c) * OH + oh) * OW + ow];")}
     dx = sum;
 """
-)
 
 # Batch norm's elementwise passes, each fused into one kernel: x is (N, C) or
 # (N, C, H, W), the per-channel vectors (C,), and HW the pixels per channel and image.
