@@ -7,8 +7,9 @@ warm-up, each step ending in a device synchronisation.
 
 Prints a markdown table: network, minicnn ms, PyTorch ms, ratio (target: <= 3, PyTorch
 uses cuDNN, minicnn im2col + cuBLAS); with ``--compare-slices`` also minicnn with its
-sliding windows as the NumPy kernels' strided slices instead of its CUDA kernels. Both compute in true float32: PyTorch's TF32
-convolutions are turned off, as CuPy uses no TF32 unless CUPY_TF32=1. On the CPU the
+sliding windows as the NumPy kernels' strided slices instead of its CUDA kernels. Both
+compute in true float32: PyTorch's TF32 convolutions are turned off, as CuPy uses no
+TF32 unless CUPY_TF32=1. On the CPU the
 same code times minicnn's numpy backend against PyTorch CPU, to check the harness where
 no GPU is at hand.
 """
@@ -120,8 +121,10 @@ def main():
         if slices:
             gpu = mc.get_backend("cupy")
             gpu.cuda_kernels = False
-            sliced = timed(step, sync_minicnn)
-            gpu.cuda_kernels = True
+            try:
+                sliced = timed(step, sync_minicnn)
+            finally:
+                gpu.cuda_kernels = True
             row += f" {1e3 * sliced:.1f} | {sliced / theirs:.2f} |"
         print(row, flush=True)
         del step  # one network's memory at a time on the device

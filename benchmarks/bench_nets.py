@@ -11,7 +11,8 @@ batch) runs in fresh processes: one times ``--repeat`` steps after ``--warmup`` 
 (median reported), another measures the peak memory of one step after a warm-up
 (common.peak_rss_delta: the most memory the step holds beyond the model, batch and
 optimizer already resident, gradients zeroed: activations, gradients, temporaries; for
-the numba backend plus what its buffer pool keeps between steps). PyTorch gets as many threads as NumPy's BLAS.
+the numba backend plus what its buffer pool keeps between steps). PyTorch gets as many
+threads as NumPy's BLAS.
 
 The lower limit of a step is 3 x its forward FLOPs (forward, and backward's two
 products per layer) at the float32 GEMM rate measured here; "of limit" is that time

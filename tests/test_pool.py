@@ -7,6 +7,7 @@ import pytest
 from numpy.testing import assert_array_equal
 
 import minicnn as mc
+from minicnn.backend import pool as pool_module
 from minicnn.backend.pool import BufferPool
 
 MIB = 1 << 20
@@ -16,6 +17,24 @@ SHAPE = (256, 1024)  # float32: 1 MiB, the smallest size these tests' pools take
 def small_pool(**limit):
     """A pool of buffers from 1 MiB (the backend's starts at 32 MiB)."""
     return BufferPool(min_bytes=MIB, **limit)
+
+
+@pytest.fixture
+def numba_pool(monkeypatch):
+    """The numba backend's own pool, taking buffers from 1 MiB during the test and
+    emptied after it (so no small buffer stays behind for the tests that follow)."""
+    reason = mc.backend.unavailable_reason("numba")
+    if reason:
+        pytest.skip(f"backend 'numba' unavailable: {reason}")
+    pool = mc.get_backend("numba").pool
+    monkeypatch.setattr(pool, "min_bytes", MIB)
+    yield pool
+    pool.clear()
+
+
+def test_this_interpreter_counts_references_as_the_pool_needs():
+    """Else the pool would hand out fresh arrays only (safe, but no reuse)."""
+    assert pool_module._COUNTS_HOLDERS
 
 
 def buffer_id(array):
@@ -66,6 +85,12 @@ def test_zeros_are_zero_on_reused_memory():
     assert_array_equal(zeros, 0.0)
 
 
+def test_shapes_may_be_numpy_integers():
+    pool = small_pool()
+    array = pool.empty(numpy.int64(MIB), numpy.uint8)
+    assert array.shape == (MIB,) and pool.cached_bytes == MIB
+
+
 def test_small_arrays_are_left_to_numpy():
     pool = small_pool()
     array = pool.empty((3, 4), numpy.float32)
@@ -84,28 +109,24 @@ def test_the_limit_drops_free_buffers_and_then_stops_pooling():
     assert not numpy.shares_memory(held, other)
 
 
-def test_only_the_array_handed_out_counts_as_owning_its_memory():
+def test_only_the_array_handed_out_counts_as_the_original():
     pool = small_pool()
     array = pool.empty(SHAPE, numpy.float32)
-    assert pool.handed_out(array)
-    assert not pool.handed_out(array.T) and not pool.handed_out(array[1:])
-    assert not pool.handed_out(numpy.empty(SHAPE, numpy.float32))
+    assert pool.is_original(array)
+    assert not pool.is_original(array.T) and not pool.is_original(array[1:])
+    assert not pool.is_original(numpy.empty(SHAPE, numpy.float32))
 
 
-def test_a_weight_keeps_its_pooled_gradient_uncopied_and_returns_it(monkeypatch):
+def test_a_weight_keeps_its_pooled_gradient_uncopied_and_returns_it(numba_pool):
     """Linear's dW comes from the pool; the weight takes that very array as its .grad,
     and once zero_grad lets go of it, the next step's dW reuses its memory."""
-    reason = mc.backend.unavailable_reason("numba")
-    if reason:
-        pytest.skip(f"backend 'numba' unavailable: {reason}")
-    pool = mc.get_backend("numba").pool
-    monkeypatch.setattr(pool, "min_bytes", MIB)
+    pool = numba_pool
     with mc.use_backend("numba"):
         layer = mc.nn.Linear(1024, 512)  # a 2 MiB weight
         x = mc.tensor(numpy.ones((4, 1024), numpy.float32))
         layer(x).sum().backward()
         grad = layer.weight.grad.data
-        assert pool.handed_out(grad)
+        assert pool.is_original(grad)
         memory = buffer_id(grad)
         del grad
         layer.weight.grad = None  # what zero_grad does
@@ -136,16 +157,11 @@ def test_clear_forgets_every_buffer():
     assert_array_equal(kept, 1.0)  # still a working array
 
 
-@pytest.mark.parametrize("backend_name", ["numba"])
-def test_training_on_reused_memory_equals_numpy(backend_name, monkeypatch):
+def test_training_on_reused_memory_equals_numpy(numba_pool):
     """Four SGD steps of LeNet at batch 256 in float64, its activations of 5 to 10 MiB
     pooled: the numba backend's numbers equal the NumPy backend's, and from the second
     step on, it ran on reused buffers."""
-    reason = mc.backend.unavailable_reason(backend_name)
-    if reason:
-        pytest.skip(f"backend {backend_name!r} unavailable: {reason}")
-    pool = mc.get_backend(backend_name).pool
-    monkeypatch.setattr(pool, "min_bytes", MIB)
+    backend_name, pool = "numba", numba_pool
     reused_before = pool.reused
     losses, weights = {}, {}
     for name in ("numpy", backend_name):

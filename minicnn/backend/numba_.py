@@ -420,7 +420,9 @@ class NumbaBackend(NumpyBackend):
         return self.pool.zeros(shape, dtype)
 
     def owns_memory(self, array) -> bool:
-        return super().owns_memory(array) or self.pool.handed_out(array)
+        # The array the pool handed out is a view of its buffer, yet the memory is its
+        # alone: the pool reuses the buffer only after the array is gone.
+        return super().owns_memory(array) or self.pool.is_original(array)
 
     def im2col(self, x, win: Window2d, out=None):
         if not _compiled_for(x) or (_is_pointwise(win) and win.n == 1) or _strided_on_one_core():

@@ -8,7 +8,7 @@ array of that size then gets fresh pages: one page fault per 4 KiB the first tim
 is touched, each page zeroed by the kernel (and, on a virtual machine, trapped by the
 hypervisor too). On the machine of benchmarks/README.md that cost VGG-11 a sixth of its
 training step, the 100 MiB activations of its first layers. So this pool keeps the
-arrays of more than 32 MiB, the ones glibc would not. (PyTorch keeps GPU memory for
+arrays of 32 MiB or more, the ones glibc would not. (PyTorch keeps GPU memory for
 reuse the same way; so does CuPy, which is why the cupy backend needs no pool.)
 
 The rule that makes reuse safe is Python's own reference counting. The pool keeps every
@@ -28,6 +28,7 @@ the caller gets an ordinary array. ``limit_bytes = 0`` turns the pool off.
 
 from __future__ import annotations
 
+import operator
 import sys
 import threading
 import weakref
@@ -44,7 +45,16 @@ def _references(buffers: list, index: int) -> int:
     return sys.getrefcount(buffers[index])
 
 
-_ONLY_THE_POOL = _references([numpy.empty(0)], 0)  # a buffer that nothing else holds
+def _calibrate() -> tuple[int, bool]:
+    """The count of a buffer that only the pool holds, and whether one more holder shows
+    in the count (if an interpreter ever counted otherwise, the pool would not reuse)."""
+    probe = [numpy.empty(0)]
+    alone = _references(probe, 0)
+    holder = probe[0]  # noqa: F841 (held, to be counted)
+    return alone, _references(probe, 0) == alone + 1
+
+
+_ONLY_THE_POOL, _COUNTS_HOLDERS = _calibrate()
 
 
 class BufferPool:
@@ -60,23 +70,24 @@ class BufferPool:
     def empty(self, shape, dtype=numpy.float64) -> numpy.ndarray:
         """An uninitialised array, like ``numpy.empty``."""
         dtype = numpy.dtype(dtype)
-        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        shape = tuple(shape) if numpy.iterable(shape) else (operator.index(shape),)
         nbytes = dtype.itemsize * int(numpy.prod(shape))
-        if nbytes < self.min_bytes:
+        if nbytes < self.min_bytes or not _COUNTS_HOLDERS:
             return numpy.empty(shape, dtype)
         with self._lock:
             buffer = self._free_buffer(nbytes)
             if buffer is None:
                 buffer = self._new_buffer(nbytes)
-        if buffer is None:  # over the limit with nothing to drop
-            return numpy.empty(shape, dtype)
-        array = buffer.view(dtype).reshape(shape)
-        self._handed_out[id(buffer)] = weakref.ref(array)
+            if buffer is None:  # over the limit with nothing to drop
+                return numpy.empty(shape, dtype)
+            array = buffer.view(dtype).reshape(shape)
+            self._handed_out[id(buffer)] = weakref.ref(array)
         return array
 
-    def handed_out(self, array) -> bool:
-        """Whether ``array`` is the very array :meth:`empty` returned (not a view made
-        from it): its memory belongs to it alone, as a fresh NumPy array's does."""
+    def is_original(self, array) -> bool:
+        """Whether ``array`` is the very array :meth:`empty` returned, not a view made
+        from it: then its memory is its alone, as a fresh NumPy array's is (the pool
+        reuses it only once ``array`` is gone)."""
         ref = self._handed_out.get(id(getattr(array, "base", None)))
         return ref is not None and ref() is array
 
@@ -89,6 +100,10 @@ class BufferPool:
     @property
     def cached_bytes(self) -> int:
         """Bytes held by the pool, in use or free."""
+        with self._lock:
+            return self._held_bytes()
+
+    def _held_bytes(self) -> int:
         return sum(size * len(buffers) for size, buffers in self._buffers.items())
 
     def clear(self) -> None:
@@ -107,7 +122,7 @@ class BufferPool:
         return None
 
     def _new_buffer(self, nbytes: int):
-        if self.cached_bytes + nbytes > self.limit_bytes and not self._drop_free(nbytes):
+        if self._held_bytes() + nbytes > self.limit_bytes and not self._drop_free(nbytes):
             return None
         self.allocated += 1
         buffer = numpy.empty(nbytes, numpy.uint8)
@@ -119,7 +134,7 @@ class BufferPool:
         for size, buffers in list(self._buffers.items()):
             index = 0
             while index < len(buffers):
-                if self.cached_bytes + nbytes <= self.limit_bytes:
+                if self._held_bytes() + nbytes <= self.limit_bytes:
                     return True
                 if _references(buffers, index) == _ONLY_THE_POOL:
                     self._handed_out.pop(id(buffers[index]), None)
@@ -128,4 +143,4 @@ class BufferPool:
                     index += 1
             if not buffers:
                 del self._buffers[size]
-        return self.cached_bytes + nbytes <= self.limit_bytes
+        return self._held_bytes() + nbytes <= self.limit_bytes
