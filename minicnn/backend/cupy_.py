@@ -100,14 +100,14 @@ class CupyBackend(NumpyBackend):
         if not self.cuda_kernels or (_is_pointwise(win) and win.n == 1):
             return super().im2col(x, win, out)
         shape = (win.c, win.kh, win.kw, win.n, win.oh, win.ow)
-        cols = self.xp.empty(shape, dtype=x.dtype) if out is None else out.reshape(shape)
+        cols = self.empty(shape, x.dtype) if out is None else out.reshape(shape)
         self._run("im2col", [x], [cols], win)
         return cols.reshape(win.c * win.kh * win.kw, win.n * win.oh * win.ow)
 
     def col2im(self, cols, win: Window2d, out=None):
         if not self.cuda_kernels:
             return super().col2im(cols, win, out)
-        dx = self.xp.empty(win.input_shape, dtype=cols.dtype) if out is None else out
+        dx = self.empty(win.input_shape, cols.dtype) if out is None else out
         return self._run("col2im", [cols], [dx], win)[0]
 
     def tap_sum(self, z, win: Window2d, out=None):
@@ -115,46 +115,46 @@ class CupyBackend(NumpyBackend):
             return super().tap_sum(z, win, out)
         out_channels = z.shape[0] // (win.kh * win.kw)
         shape = (win.n, out_channels, win.oh, win.ow)
-        y = self.xp.empty(shape, dtype=z.dtype) if out is None else out
+        y = self.empty(shape, z.dtype) if out is None else out
         return self._run("tap_sum", [z], [y], win, channels=out_channels)[0]
 
     def max_pool2d(self, x, win: Window2d):
         if not self.cuda_kernels:
             return super().max_pool2d(x, win)
-        y = self.xp.empty(win.output_shape, dtype=x.dtype)
-        argmax = self.xp.empty(win.output_shape, dtype=numpy.min_scalar_type(win.kh * win.kw))
+        y = self.empty(win.output_shape, x.dtype)
+        argmax = self.empty(win.output_shape, numpy.min_scalar_type(win.kh * win.kw))
         return tuple(self._run("max_pool2d", [x, x.dtype.type(-numpy.inf)], [y, argmax], win))
 
     def max_pool2d_backward(self, dy, argmax, win: Window2d):
         if not self.cuda_kernels:
             return super().max_pool2d_backward(dy, argmax, win)
-        dx = self.xp.empty(win.input_shape, dtype=dy.dtype)
+        dx = self.empty(win.input_shape, dy.dtype)
         return self._run("max_pool2d_backward", [dy, argmax], [dx], win)[0]
 
     def window_sum(self, x, win: Window2d):
         if not self.cuda_kernels:
             return super().window_sum(x, win)
-        y = self.xp.empty(win.output_shape, dtype=x.dtype)
+        y = self.empty(win.output_shape, x.dtype)
         return self._run("window_sum", [x], [y], win)[0]
 
     def window_sum_backward(self, dy, win: Window2d):
         if not self.cuda_kernels:
             return super().window_sum_backward(dy, win)
-        dx = self.xp.empty(win.input_shape, dtype=dy.dtype)
+        dx = self.empty(win.input_shape, dy.dtype)
         return self._run("window_sum_backward", [dy], [dx], win)[0]
 
     # ---- batch norm's elementwise passes, fused ------------------------------------
     def batch_norm_apply(self, x, mean, inv_std, weight=None, bias=None):
         if weight is None or not self._fusable(x, mean, inv_std, weight, bias):
             return super().batch_norm_apply(x, mean, inv_std, weight, bias)
-        x_hat, y = self.xp.empty_like(x), self.xp.empty_like(x)
+        x_hat, y = self.empty(x.shape, x.dtype), self.empty(x.shape, x.dtype)
         self._run_per_channel("batch_norm_apply", x, [x, mean, inv_std, weight, bias], [x_hat, y])
         return x_hat, y
 
     def batch_norm_grad(self, gy, x_hat, scale, mean_gy, mean_gy_x_hat):
         if not self._fusable(gy, x_hat, scale, mean_gy, mean_gy_x_hat):
             return super().batch_norm_grad(gy, x_hat, scale, mean_gy, mean_gy_x_hat)
-        dx = self.xp.empty_like(gy)
+        dx = self.empty(gy.shape, gy.dtype)
         inputs = [gy, x_hat, scale, mean_gy, mean_gy_x_hat]
         self._run_per_channel("batch_norm_grad", gy, inputs, [dx])
         return dx
