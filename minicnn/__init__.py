@@ -17,6 +17,7 @@ from .backend import (
 )
 from .summary import summary
 from .tensor import Function, Tensor, as_tensor, is_grad_enabled, no_grad, tensor
+from .threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
 
@@ -29,12 +30,14 @@ __all__ = [
     "data",
     "functional",
     "get_backend",
+    "get_num_threads",
     "is_grad_enabled",
     "manual_seed",
     "models",
     "nn",
     "optim",
     "no_grad",
+    "set_num_threads",
     "summary",
     "tensor",
     "train",

@@ -40,3 +40,22 @@ def torch():
 def rng():
     """A fresh, seeded NumPy generator per test: every test sees the same numbers."""
     return numpy.random.default_rng(20240611)
+
+
+@pytest.fixture(params=[1, 3], ids=["1-thread", "3-threads"])
+def threads(request, backend, monkeypatch):
+    """The test once on one thread and once with the backend's work shared out among a
+    team of 3 even at the tests' tiny sizes (uneven shares, a share of one image). Only
+    the numba backend has a team (backend/team.py); the others compute the same either way."""
+    team = getattr(backend, "team", None)
+    if team is None:
+        yield 1
+        return
+    from minicnn.backend import team as team_module
+
+    monkeypatch.setattr(team_module, "PARALLEL_MIN_ELEMENTS", 0)
+    monkeypatch.setattr(team_module, "PARALLEL_MIN_MULTIPLY_ADDS", 0)
+    size = team.size
+    team.resize(request.param)
+    yield request.param
+    team.resize(size)

@@ -174,5 +174,5 @@ def test_default_backend_without_the_environment_variable_is_the_fastest_cpu_one
 def test_environment_variable_with_an_unknown_name_fails_clearly():
     result = _run_with_env("nope")
     assert result.returncode != 0
-    assert "ValueError: unknown backend 'nope'" in result.stderr
+    assert "ValueError: unknown backend 'nope' in environment variable MINICNN_BACKEND" in result.stderr
     assert "available here: ['numpy'" in result.stderr

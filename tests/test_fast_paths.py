@@ -4,7 +4,7 @@
   than input channels it computes y tap by tap (``tap_sum``), and with stride 1 and no
   more output than input channels dx as a convolution of dy: forward and every gradient
   equal PyTorch's whatever the chunk size (one image per chunk, uneven chunks, the whole
-  batch) and whichever way each is computed.
+  batch), whichever way each is computed, and on one thread or shared out among several.
 - a leaf's gradient is its own array, copied only when backward handed out a shared one.
 """
 
@@ -37,7 +37,9 @@ CHUNKS = {"one-image": lambda per_image: 1, "two-images": lambda per_image: 2 * 
 
 @pytest.mark.parametrize("case", CONV_CASES.values(), ids=CONV_CASES)
 @pytest.mark.parametrize("chunk", CHUNKS.values(), ids=CHUNKS)
-def test_conv2d_equals_torch_for_any_chunk_size(backend, torch, rng, monkeypatch, case, chunk):
+def test_conv2d_equals_torch_for_any_chunk_size(
+    backend, threads, torch, rng, monkeypatch, case, chunk
+):
     x_shape, w_shape, stride, padding = case
     x, w, b = (rng.standard_normal(s) for s in (x_shape, w_shape, w_shape[:1]))
     window = mc.backend.Window2d.of("test", x_shape, w_shape[2:], stride, padding)

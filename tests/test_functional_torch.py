@@ -221,7 +221,7 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_matches_torch(backend, torch, rng, case):
+def test_matches_torch(backend, threads, torch, rng, case):
     fn, makers = CASES[case]
     run_both(torch, fn, [make(rng) for make in makers], rng)
 

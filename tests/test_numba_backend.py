@@ -16,6 +16,7 @@ import pytest
 pytest.importorskip("numba", reason="needs Numba (pip install -e '.[numba]')")
 
 from minicnn.backend import Window2d, get_backend, numba_  # noqa: E402
+from minicnn.backend import team as team_module  # noqa: E402
 
 NUMPY = get_backend("numpy")
 NUMBA = get_backend("numba")
@@ -59,19 +60,24 @@ conv_cases = pytest.mark.parametrize("case", CONV_CASES.values(), ids=CONV_CASES
 pool_cases = pytest.mark.parametrize("case", POOL_CASES.values(), ids=POOL_CASES)
 
 
-@pytest.fixture(autouse=True)
-def compiled_strided_kernels(monkeypatch):
-    """The compiled im2col and window_sum even when Numba runs one thread (NumPy's strided
-    copies are used then)."""
+@pytest.fixture(autouse=True, params=[1, 3], ids=["1-thread", "3-threads"])
+def team(request, monkeypatch):
+    """Every test twice: the loops on one thread, and shared out among a team of 3 even
+    at these tiny sizes (uneven parts, a part of one plane), so that the parts are
+    seen to cover the output exactly. Also the compiled window_sum on one thread
+    (NumPy's strided adds are used then)."""
     monkeypatch.setattr(numba_, "_STRIDED_MIN_THREADS", 1)
+    monkeypatch.setattr(team_module, "PARALLEL_MIN_ELEMENTS", 0)
+    size = NUMBA.team.size
+    NUMBA.team.resize(request.param)
+    yield NUMBA.team
+    NUMBA.team.resize(size)
 
 
 @dtypes
 @conv_cases
-def test_im2col_and_col2im_match_numpy(case, dtype):
+def test_col2im_matches_numpy(case, dtype):
     win = window(*case)
-    x = random(win.input_shape, dtype)
-    assert_close(NUMBA.im2col(x, win), NUMPY.im2col(x, win), dtype)
     cols = random((win.c * win.kh * win.kw, win.n * win.oh * win.ow), dtype, seed=1)
     assert_close(NUMBA.col2im(cols, win), NUMPY.col2im(cols, win), dtype)
 
@@ -178,7 +184,7 @@ def test_kernels_accept_non_contiguous_inputs():
     win = window((2, 3, 6, 6), (3, 3), (2, 2), (1, 1))
     x = random((2, 6, 6, 3), np.float32).transpose(0, 3, 1, 2)
     dy = random((win.oh, win.ow, 2, 3), np.float32).transpose(2, 3, 0, 1)
-    np.testing.assert_array_equal(NUMBA.im2col(x, win), NUMPY.im2col(x, win))
+    np.testing.assert_array_equal(NUMBA.window_sum(x, win), NUMPY.window_sum(x, win))
     np.testing.assert_array_equal(
         NUMBA.window_sum_backward(dy, win), NUMPY.window_sum_backward(dy, win)
     )
@@ -285,7 +291,7 @@ def test_other_dtypes_fall_back_to_numpy():
 def test_warm_up_reports_every_kernel():
     seconds = NUMBA.warm_up()
     assert set(seconds) == {
-        "im2col", "col2im", "max_pool2d", "max_pool2d_backward", "window_sum",
+        "col2im", "max_pool2d", "max_pool2d_backward", "window_sum",
         "window_sum_backward", "batch_norm_stats", "batch_norm_apply", "batch_norm_sums",
         "batch_norm_grad", "relu", "relu_backward", "sigmoid", "sigmoid_backward", "axpy",
         "tap_sum", "winograd F(2x2, 3x3)", "winograd F(2x2, 5x5)",
@@ -302,7 +308,7 @@ def test_kernels_run_as_plain_python_without_jit():
         from minicnn.backend import numba_
 
         assert numba.config.DISABLE_JIT
-        assert not hasattr(numba_._im2col, "py_func")  # a plain function, not a dispatcher
+        assert not hasattr(numba_._col2im, "py_func")  # a plain function, not a dispatcher
         numba_._STRIDED_MIN_THREADS = 1  # the loops themselves, even on one thread
         numba_._BATCH_NORM_MIN_COUNT = 0  # and on inputs this small
         numpy_, numba_backend = get_backend("numpy"), get_backend("numba")

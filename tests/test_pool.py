@@ -15,19 +15,20 @@ SHAPE = (256, 1024)  # float32: 1 MiB, the smallest size these tests' pools take
 
 
 def small_pool(**limit):
-    """A pool of buffers from 1 MiB (the backend's starts at 32 MiB)."""
+    """A pool of buffers from 1 MiB."""
     return BufferPool(min_bytes=MIB, **limit)
 
 
 @pytest.fixture
 def numba_pool(monkeypatch):
-    """The numba backend's own pool, taking buffers from 1 MiB during the test and
-    emptied after it (so no small buffer stays behind for the tests that follow)."""
+    """The numba backend's own pool, taking buffers from 1 MiB, empty at the start of
+    the test and emptied after it (no buffer crosses from one test to another)."""
     reason = mc.backend.unavailable_reason("numba")
     if reason:
         pytest.skip(f"backend 'numba' unavailable: {reason}")
     pool = mc.get_backend("numba").pool
     monkeypatch.setattr(pool, "min_bytes", MIB)
+    pool.clear()
     yield pool
     pool.clear()
 
@@ -140,12 +141,12 @@ def test_a_limit_of_zero_turns_the_pool_off():
     assert array.base is None and pool.cached_bytes == 0
 
 
-def test_the_numba_backend_pools_only_what_glibc_would_map_afresh():
+def test_the_numba_backend_pools_arrays_from_one_mib():
     numba_backend = pytest.importorskip("minicnn.backend.numba_", reason="needs numba")
     pool = numba_backend.NumbaBackend().pool
-    assert pool.min_bytes == 32 * MIB
-    assert pool.empty((4, MIB), numpy.float64).base is not None  # 32 MiB: pooled
-    assert pool.empty((4, MIB - 1), numpy.float64).base is None
+    assert pool.min_bytes == MIB
+    assert pool.empty((MIB // 8,), numpy.float64).base is not None  # 1 MiB: pooled
+    assert pool.empty((MIB // 8 - 1,), numpy.float64).base is None
 
 
 def test_clear_forgets_every_buffer():

@@ -129,7 +129,7 @@ def test_numba_kernels_equal_numpy_bit_for_bit(alg, x_shape, out_channels, paddi
 
 @pytest.mark.parametrize("kernel", [3, 5])
 @pytest.mark.parametrize("x_shape, out_channels, padding", CASES.values(), ids=CASES.keys())
-def test_conv2d_by_winograd_equals_torch(backend, torch, always_winograd, x_shape,
+def test_conv2d_by_winograd_equals_torch(backend, threads, torch, always_winograd, x_shape,
                                          out_channels, padding, kernel):  # fmt: skip
     x, w = random(x_shape), random((out_channels, x_shape[1], kernel, kernel), seed=1)
     b = random(out_channels, seed=2)

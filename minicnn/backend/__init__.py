@@ -19,6 +19,7 @@ import os
 
 import numpy
 
+from .. import threads
 from .window import Window2d, pair
 
 __all__ = [
@@ -118,28 +119,39 @@ class use_backend:
     """
 
     def __init__(self, name: str):
-        global _current
         self._previous = _current
         self.backend = get_backend(name)
-        _current = self.backend
+        _activate(self.backend)
 
     def __enter__(self):
         return self.backend
 
     def __exit__(self, *exc_info):
-        global _current
-        _current = self._previous
+        _activate(self._previous)
+
+
+def _activate(backend) -> None:
+    """Make ``backend`` the active one (None: choose again on next use), and give the
+    thread pools their threads for it (minicnn/threads.py)."""
+    global _current
+    _current = backend
+    if backend is not None:
+        threads.apply(backend)
 
 
 def current_backend():
     """The active backend object (``.name``, ``.xp``, kernels)."""
-    global _current
     if _current is None:
         requested = os.environ.get("MINICNN_BACKEND")
+        if requested and requested not in _REGISTRY:
+            raise ValueError(
+                f"unknown backend {requested!r} in environment variable MINICNN_BACKEND; "
+                f"backends are {list(_REGISTRY)}, available here: {available_backends()}"
+            )
         if requested:
-            _current = get_backend(requested)
+            _activate(get_backend(requested))
         else:
-            _current = next(_load(n) for n in _DEFAULT_ORDER if _load(n))
+            _activate(next(_load(n) for n in _DEFAULT_ORDER if _load(n)))
     return _current
 
 

@@ -1,20 +1,21 @@
 """The Numba backend: the same NumPy arrays, with the hot kernels compiled.
 
+Read this after the textbook path (backend/numpy_.py and functional/).
 :class:`NumbaBackend` inherits every kernel of :class:`~minicnn.backend.numpy_.NumpyBackend`
 and replaces the ones a training step spends its time in with loops that Numba compiles
-to machine code and runs on every CPU core: the sliding windows (im2col, col2im,
-tap_sum, pooling forward and backward), batch norm's per-channel sums and elementwise
-passes, ReLU, sigmoid and SGD's update. Each loop is the NumPy kernel's docstring
-written out one element at a time. (The matrix products stay NumPy's: BLAS.)
+to machine code: the sliding windows (col2im, tap_sum, pooling forward and backward), batch norm's per-channel sums and elementwise passes, ReLU, sigmoid and SGD's
+update. Each loop is the NumPy kernel's docstring written out one element at a time.
+(The matrix products stay NumPy's: BLAS.)
 
-Three rules shape every kernel:
+Four rules shape every kernel:
 
-- ``prange`` runs over what the kernel *writes*: (n, c) planes, rows of the columns,
-  channels, or elements, and each iteration owns its part: it alone writes there, and
-  it adds into each element every term that lands on it. No two iterations ever write
-  the same element, so there are no races, no locks, and the same result on every run.
-  (Overlapping pooling windows never cross planes, so their shared pixels always belong
-  to one iteration.) No BLAS call runs inside a ``prange``.
+- A loop runs on one thread and releases the GIL (``nogil=True``). The backend's
+  :class:`~minicnn.backend.team.ThreadTeam` runs several at once, each over its own part of
+  what the operation *writes*: a range of (n, c) planes, of channels, or of elements
+  (``start .. stop-1``, the last two arguments), or a chunk of a convolution's batch.
+  No two parts ever write the same element, so there are no races, no locks, and the
+  same result on every run. (Overlapping pooling windows never cross planes, so their
+  shared pixels always belong to one part.) Numba's own thread pool is never started.
 - Each element's terms are added in the order NumPy's kernels add them (ascending
   kernel offset i*kw + j), in the array's dtype, so the two backends agree to the last
   bit. Batch norm's sums are the exception: accumulated in float64, so they agree to
@@ -23,9 +24,8 @@ Three rules shape every kernel:
   adds into them), from a pool that hands the same memory to the next step
   (backend/pool.py); the loops skip the padding, whose contribution is zero (or -inf
   for max pooling).
-
-Where NumPy is faster the backend keeps NumPy's kernel: the strided copies of im2col and
-window_sum on a single thread, and anything not float32 or float64.
+- Where NumPy is faster the backend keeps NumPy's kernel: the strided copies of im2col,
+  and of window_sum on a single thread, and anything not float32 or float64.
 
 With ``NUMBA_DISABLE_JIT=1`` the kernels run as plain, slow Python, to step through in a
 debugger. ``cache=True`` stores the machine code in ``__pycache__``, so only the first
@@ -39,18 +39,22 @@ import time
 
 import numba
 import numpy
-from numba import prange
 
 from . import _winograd_kernels, winograd
-from .numpy_ import NumpyBackend, _is_pointwise
+from . import team as _team
+from .numpy_ import NumpyBackend
 from .pool import BufferPool
 from .window import Window2d
 
 _COMPILED_DTYPES = (numpy.float32, numpy.float64)
 
+#: How every loop here is compiled: machine code cached on disk, the GIL released so
+#: that the team's threads run loops at once (backend/team.py).
+_loop = numba.njit(cache=True, nogil=True)
+
 
 # ---- index helper --------------------------------------------------------------------
-@numba.njit(cache=True)
+@_loop
 def _inside(start, step, size, count):
     """The range [lo, hi) of o in 0 .. count-1 for which ``start + o*step`` lies in 0 .. size-1.
 
@@ -63,24 +67,7 @@ def _inside(start, step, size, count):
 
 
 # ---- convolution ---------------------------------------------------------------------
-@numba.njit(parallel=True, cache=True)
-def _im2col(x_pad, cols, sh, sw):
-    """for c, i, j, n:  cols[c, i, j, n] = x_pad[n, c, i : i + sh*OH : sh, j : j + sw*OW : sw]
-
-    (x arrives padded). Each iteration owns one row (c, i, j) of ``cols`` and writes it
-    front to back, one image's (OH, OW) block at a time, as NumPy's strided copy does.
-    """
-    N, C = x_pad.shape[0], x_pad.shape[1]
-    kh, kw, OH, OW = cols.shape[1], cols.shape[2], cols.shape[4], cols.shape[5]
-    for row in prange(C * kh * kw):
-        c, i, j = row // (kh * kw), row // kw % kh, row % kw
-        for n in range(N):
-            cols[c, i, j, n] = x_pad[
-                n, c, i : i + sh * (OH - 1) + 1 : sh, j : j + sw * (OW - 1) + 1 : sw
-            ]
-
-
-@numba.njit(parallel=True, cache=True)
+@_loop
 def _col2im(cols, dx, sh, sw, ph, pw):
     """for n, c, i, j, oh, ow:  dx[n, c, oh*sh + i - ph, ow*sw + j - pw] += cols[c, i, j, n, oh, ow]
 
@@ -89,7 +76,7 @@ def _col2im(cols, dx, sh, sw, ph, pw):
     """
     N, C, H, W = dx.shape
     kh, kw, OH, OW = cols.shape[1], cols.shape[2], cols.shape[4], cols.shape[5]
-    for nc in prange(N * C):
+    for nc in range(N * C):
         n, c = nc // C, nc % C
         dx[n, c] = 0
         for i in range(kh):
@@ -103,7 +90,7 @@ def _col2im(cols, dx, sh, sw, ph, pw):
                     pixels += cols[c, i, j, n, oh, ow_lo:ow_hi]
 
 
-@numba.njit(parallel=True, cache=True)
+@_loop
 def _tap_sum(z, y, sh, sw, ph, pw):
     """for n, o, i, j, oh, ow:  y[n, o, oh, ow] += z[i, j, o, n, oh*sh + i - ph, ow*sw + j - pw]
 
@@ -112,7 +99,7 @@ def _tap_sum(z, y, sh, sw, ph, pw):
     """
     kh, kw, OC, N, H, W = z.shape
     OH, OW = y.shape[2], y.shape[3]
-    for no in prange(N * OC):
+    for no in range(N * OC):
         n, o = no // OC, no % OC
         y[n, o] = 0
         for i in range(kh):
@@ -127,15 +114,15 @@ def _tap_sum(z, y, sh, sw, ph, pw):
 
 
 # ---- max pooling ---------------------------------------------------------------------
-@numba.njit(cache=True)
+@_loop
 def _beats(v, best):
     """Whether ``v`` replaces the running maximum ``best``: larger, or the first NaN."""
     return (v > best) | ((v != v) & (best == best))
 
 
-@numba.njit(parallel=True, cache=True)
-def _max_pool2d(x, y, argmax, kh, kw, sh, sw, ph, pw):
-    """for n, c, oh, ow:
+@_loop
+def _max_pool2d(x, y, argmax, kh, kw, sh, sw, ph, pw, start, stop):
+    """for planes nc = n*C + c in start .. stop-1, and oh, ow:
         y[n, c, oh, ow] = max over i, j of x[n, c, oh*sh + i - ph, ow*sw + j - pw]
         argmax[n, c, oh, ow] = i*kw + j of the first maximum (a NaN beats any number)
 
@@ -146,9 +133,9 @@ def _max_pool2d(x, y, argmax, kh, kw, sh, sw, ph, pw):
     Padding is skipped, the same as reading -inf there. The maxima are updated without
     branches (``take``): on random data a branch would be mispredicted half the time.
     """
-    N, C, H, W = x.shape
+    C, H, W = x.shape[1], x.shape[2], x.shape[3]
     OH, OW = y.shape[2], y.shape[3]
-    for nc in prange(N * C):
+    for nc in range(start, stop):
         n, c = nc // C, nc % C
         row_max = numpy.empty((H, OW), dtype=x.dtype)
         row_arg = numpy.empty((H, OW), dtype=numpy.int64)
@@ -174,21 +161,21 @@ def _max_pool2d(x, y, argmax, kh, kw, sh, sw, ph, pw):
                         argmax[n, c, oh, ow] = i * kw + row_arg[top + i, ow]
 
 
-@numba.njit(parallel=True, cache=True)
-def _max_pool2d_backward(dy, argmax, dx, kh, kw, sh, sw, ph, pw):
-    """for n, c, oh, ow:
+@_loop
+def _max_pool2d_backward(dy, argmax, dx, kh, kw, sh, sw, ph, pw, start, stop):
+    """for planes nc = n*C + c in start .. stop-1, and oh, ow:
         i, j = divmod(argmax[n, c, oh, ow], kw)
         dx[n, c, oh*sh + i - ph, ow*sw + j - pw] += dy[n, c, oh, ow]
 
     Each plane of ``dx`` starts from zero and sums dy over the windows that chose each
     pixel. (i - ph, j - pw) come from a table, not a division per element.
     """
-    N, C, H, W = dx.shape
+    C, H, W = dx.shape[1], dx.shape[2], dx.shape[3]
     OH, OW = dy.shape[2], dy.shape[3]
     rows, cols = numpy.empty(kh * kw, numpy.int64), numpy.empty(kh * kw, numpy.int64)
     for k in range(kh * kw):
         rows[k], cols[k] = k // kw - ph, k % kw - pw
-    for nc in prange(N * C):
+    for nc in range(start, stop):
         n, c = nc // C, nc % C
         dx[n, c] = 0
         # Windows walked backwards reach each pixel in ascending offset i*kw + j: NumPy's order.
@@ -201,15 +188,15 @@ def _max_pool2d_backward(dy, argmax, dx, kh, kw, sh, sw, ph, pw):
 
 
 # ---- average pooling: window sums ----------------------------------------------------
-@numba.njit(parallel=True, cache=True)
-def _window_sum(x, y, kh, kw, sh, sw, ph, pw):
-    """for n, c, i, j, oh, ow:  y[n, c, oh, ow] += x[n, c, oh*sh + i - ph, ow*sw + j - pw]
+@_loop
+def _window_sum(x, y, kh, kw, sh, sw, ph, pw, start, stop):
+    """for planes nc = n*C + c in start .. stop-1, and i, j, oh, ow:  y[n, c, oh, ow] += x[n, c, oh*sh + i - ph, ow*sw + j - pw]
 
     skipping pixels in the padding (they are zeros). ``y`` arrives zeroed.
     """
-    N, C, H, W = x.shape
+    C, H, W = x.shape[1], x.shape[2], x.shape[3]
     OH, OW = y.shape[2], y.shape[3]
-    for nc in prange(N * C):
+    for nc in range(start, stop):
         n, c = nc // C, nc % C
         for i in range(kh):
             oh_lo, oh_hi = _inside(i - ph, sh, H, OH)
@@ -221,15 +208,15 @@ def _window_sum(x, y, kh, kw, sh, sw, ph, pw):
                         y[n, c, oh, ow] += x[n, c, h, ow * sw + j - pw]
 
 
-@numba.njit(parallel=True, cache=True)
-def _window_sum_backward(dy, dx, kh, kw, sh, sw, ph, pw):
-    """for n, c, i, j, oh, ow:  dx[n, c, oh*sh + i - ph, ow*sw + j - pw] += dy[n, c, oh, ow]
+@_loop
+def _window_sum_backward(dy, dx, kh, kw, sh, sw, ph, pw, start, stop):
+    """for planes nc = n*C + c in start .. stop-1, and i, j, oh, ow:  dx[n, c, oh*sh + i - ph, ow*sw + j - pw] += dy[n, c, oh, ow]
 
     col2im with every column equal to dy, skipping the padding. ``dx`` arrives zeroed.
     """
-    N, C, H, W = dx.shape
+    C, H, W = dx.shape[1], dx.shape[2], dx.shape[3]
     OH, OW = dy.shape[2], dy.shape[3]
-    for nc in prange(N * C):
+    for nc in range(start, stop):
         n, c = nc // C, nc % C
         for i in range(kh):
             oh_lo, oh_hi = _inside(i - ph, sh, H, OH)
@@ -243,50 +230,50 @@ def _window_sum_backward(dy, dx, kh, kw, sh, sw, ph, pw):
 
 
 # ---- elementwise: one pass over flat arrays -------------------------------------------
-@numba.njit(parallel=True, cache=True)
-def _axpy(a, x, y):
-    """for k:  y[k] += a * x[k]      (a in y's dtype: float32 arithmetic, as NumPy's)"""
-    for k in prange(y.size):
+@_loop
+def _axpy(a, x, y, start, stop):
+    """for k in start .. stop-1:  y[k] += a * x[k]      (a in y's dtype: float32 arithmetic, as NumPy's)"""
+    for k in range(start, stop):
         y[k] += a * x[k]
 
 
-@numba.njit(parallel=True, cache=True)
-def _relu(x, y):
-    """for k:  y[k] = 0 if x[k] <= 0 else x[k]      (so a NaN stays NaN)"""
-    for k in prange(x.size):
+@_loop
+def _relu(x, y, start, stop):
+    """for k in start .. stop-1:  y[k] = 0 if x[k] <= 0 else x[k]      (so a NaN stays NaN)"""
+    for k in range(start, stop):
         y[k] = 0 if x[k] <= 0 else x[k]
 
 
-@numba.njit(parallel=True, cache=True)
-def _relu_backward(gy, y, dx):
-    """for k:  dx[k] = gy[k] * (y[k] > 0)"""
-    for k in prange(gy.size):
+@_loop
+def _relu_backward(gy, y, dx, start, stop):
+    """for k in start .. stop-1:  dx[k] = gy[k] * (y[k] > 0)"""
+    for k in range(start, stop):
         dx[k] = gy[k] * (y[k] > 0)
 
 
-@numba.njit(parallel=True, cache=True)
-def _sigmoid(x, e, one, y):
-    """for k:  y[k] = (1 if x[k] >= 0 else e[k]) / (1 + e[k])      with e = exp(-|x|)
+@_loop
+def _sigmoid(x, e, one, y, start, stop):
+    """for k in start .. stop-1:  y[k] = (1 if x[k] >= 0 else e[k]) / (1 + e[k])      with e = exp(-|x|)
 
     ``e`` comes from NumPy's vectorised exp (libm's, one value at a time, is slower and
     rounds differently), and ``one`` in x's dtype keeps the arithmetic in float32."""
-    for k in prange(x.size):
+    for k in range(start, stop):
         y[k] = (one if x[k] >= 0 else e[k]) / (one + e[k])
 
 
-@numba.njit(parallel=True, cache=True)
-def _sigmoid_backward(gy, y, one, dx):
-    """for k:  dx[k] = gy[k] * y[k] * (1 - y[k])"""
-    for k in prange(gy.size):
+@_loop
+def _sigmoid_backward(gy, y, one, dx, start, stop):
+    """for k in start .. stop-1:  dx[k] = gy[k] * y[k] * (1 - y[k])"""
+    for k in range(start, stop):
         dx[k] = gy[k] * y[k] * (one - y[k])
 
 
 # ---- batch normalization: one loop per pass, a channel per iteration ------------------
 # Sums are accumulated in float64 and may be reordered (``reassoc``) so that LLVM can
 # vectorise them; float64 keeps them more accurate than NumPy's float32 pairwise sums.
-@numba.njit(parallel=True, cache=True)
-def _batch_norm_stats(x, mean, var):
-    """for c:
+@_loop
+def _batch_norm_stats(x, mean, var, start, stop):
+    """for channels c in start .. stop-1:
         mean[c] = sum over n, h, w of x[n, c, h, w] / count
         var[c] = sum over n, h, w of (x[n, c, h, w] - mean[c])**2 / count
 
@@ -294,9 +281,9 @@ def _batch_norm_stats(x, mean, var):
     that normalising will subtract, so that x_hat has exactly the variance used (with
     the unrounded mean, float32 round-off is amplified where a channel barely varies).
     """
-    N, C, H, W = x.shape
+    N, H, W = x.shape[0], x.shape[2], x.shape[3]
     count = N * H * W
-    for c in prange(C):
+    for c in range(start, stop):
         total = 0.0
         for n in range(N):
             for h in range(H):
@@ -313,16 +300,16 @@ def _batch_norm_stats(x, mean, var):
         var[c] = total / count
 
 
-@numba.njit(parallel=True, cache=True)
-def _batch_norm_apply(x, mean, inv_std, weight, bias, x_hat, y):
-    """for n, c, h, w:
+@_loop
+def _batch_norm_apply(x, mean, inv_std, weight, bias, x_hat, y, start, stop):
+    """for planes nc = n*C + c in start .. stop-1, and h, w:
         x_hat[n, c, h, w] = (x[n, c, h, w] - mean[c]) * inv_std[c]
         y[n, c, h, w] = x_hat[n, c, h, w] * weight[c] + bias[c]
 
     One pass, in x's dtype, NumPy's operations in NumPy's order: the same bits.
     """
-    N, C, H, W = x.shape
-    for nc in prange(N * C):
+    C, H, W = x.shape[1], x.shape[2], x.shape[3]
+    for nc in range(start, stop):
         n, c = nc // C, nc % C
         for h in range(H):
             for w in range(W):
@@ -331,16 +318,16 @@ def _batch_norm_apply(x, mean, inv_std, weight, bias, x_hat, y):
                 y[n, c, h, w] = v * weight[c] + bias[c]
 
 
-@numba.njit(parallel=True, cache=True, fastmath={"reassoc"})
-def _batch_norm_sums(gy, x_hat, sum_gy, sum_gy_x_hat):
-    """for c:
+@numba.njit(cache=True, nogil=True, fastmath={"reassoc"})
+def _batch_norm_sums(gy, x_hat, sum_gy, sum_gy_x_hat, start, stop):
+    """for channels c in start .. stop-1:
         sum_gy[c] = sum over n, h, w of gy[n, c, h, w]
         sum_gy_x_hat[c] = sum over n, h, w of gy[n, c, h, w] * x_hat[n, c, h, w]
 
     Both sums in one pass over the channel.
     """
-    N, C, H, W = gy.shape
-    for c in prange(C):
+    N, H, W = gy.shape[0], gy.shape[2], gy.shape[3]
+    for c in range(start, stop):
         a = b = 0.0
         for n in range(N):
             for h in range(H):
@@ -351,15 +338,15 @@ def _batch_norm_sums(gy, x_hat, sum_gy, sum_gy_x_hat):
         sum_gy[c], sum_gy_x_hat[c] = a, b
 
 
-@numba.njit(parallel=True, cache=True)
-def _batch_norm_grad(gy, x_hat, scale, mean_gy, mean_gy_x_hat, dx):
-    """for n, c, h, w:
+@_loop
+def _batch_norm_grad(gy, x_hat, scale, mean_gy, mean_gy_x_hat, dx, start, stop):
+    """for planes nc = n*C + c in start .. stop-1, and h, w:
         dx[n, c, h, w] = scale[c] * (gy[n, c, h, w] - mean_gy[c] - x_hat[n, c, h, w] * mean_gy_x_hat[c])
 
     One pass, in gy's dtype.
     """
-    N, C, H, W = gy.shape
-    for nc in prange(N * C):
+    C, H, W = gy.shape[1], gy.shape[2], gy.shape[3]
+    for nc in range(start, stop):
         n, c = nc // C, nc % C
         for h in range(H):
             for w in range(W):
@@ -385,14 +372,10 @@ def _as_4d(x):
 
 
 # ---- the backend ---------------------------------------------------------------------
-# im2col and window_sum are strided copies and adds, one per kernel offset. On one core
-# NumPy's vectorised inner loops run them faster than the compiled loops do (measured in
-# benchmarks/README.md); the compiled loops win once they run on several cores at once.
+# window_sum is strided adds, one per kernel offset. On one thread NumPy's vectorised
+# inner loops run them faster than the compiled loop does (benchmarks/README.md); the
+# compiled loop wins once the team shares it out.
 _STRIDED_MIN_THREADS = 2
-
-
-def _strided_on_one_core() -> bool:
-    return numba.get_num_threads() < _STRIDED_MIN_THREADS
 
 
 def _contiguous(*arrays) -> bool:
@@ -405,13 +388,22 @@ def _compiled_for(array) -> bool:
 
 
 class NumbaBackend(NumpyBackend):
-    """NumPy arrays; the sliding-window kernels are parallel loops compiled by Numba."""
+    """NumPy arrays; the hot kernels are loops compiled by Numba, run by a team of threads."""
 
     name = "numba"
     conv_winograd = True  # 3x3 stride-1 convolutions in 16/36 of the products
 
     def __init__(self):
         self.pool = BufferPool()
+        self.team = _team.ThreadTeam()
+
+    @property
+    def threads(self) -> int:
+        """How many threads share this backend's work (``mc.set_num_threads``)."""
+        return self.team.size
+
+    def map(self, fn, items) -> list:
+        return self.team.map(fn, items)
 
     def empty(self, shape, dtype):
         return self.pool.empty(shape, dtype)
@@ -424,14 +416,24 @@ class NumbaBackend(NumpyBackend):
         # alone: the pool reuses the buffer only after the array is gone.
         return super().owns_memory(array) or self.pool.is_original(array)
 
-    def im2col(self, x, win: Window2d, out=None):
-        if not _compiled_for(x) or (_is_pointwise(win) and win.n == 1) or _strided_on_one_core():
-            return super().im2col(x, win, out)
-        shape = (win.c, win.kh, win.kw, win.n, win.oh, win.ow)
-        cols = self.empty(shape, dtype=x.dtype) if out is None else out.reshape(shape)
-        _im2col(self._pad(x, win), cols, win.sh, win.sw)
-        return cols.reshape(win.c * win.kh * win.kw, win.n * win.oh * win.ow)
+    def parts(self, count: int, work: int) -> list[tuple[int, int]]:
+        return self.team.parts(count, work)
 
+    def matmul(self, a, b):
+        """``a @ b``, its columns shared out among the team (each product on one BLAS thread)."""
+        out = self.empty((a.shape[0], b.shape[1]), numpy.result_type(a, b))
+
+        def columns(part):
+            numpy.matmul(a, b[:, part[0] : part[1]], out=out[:, part[0] : part[1]])
+
+        multiply_adds = a.shape[0] * a.shape[1] * b.shape[1]
+        parts = self.team.parts(b.shape[1], multiply_adds, _team.PARALLEL_MIN_MULTIPLY_ADDS)
+        self.team.map(columns, parts)
+        return out
+
+    # ---- convolution: called on one chunk of a batch, on one of the team's threads ----
+    # im2col stays NumPy's: its strided copies, one per kernel offset, run faster on one
+    # thread than a compiled loop (benchmarks/README.md), and a chunk runs on one thread.
     def col2im(self, cols, win: Window2d, out=None):
         if not _compiled_for(cols):
             return super().col2im(cols, win, out)
@@ -487,52 +489,61 @@ class NumbaBackend(NumpyBackend):
         kernel(numpy.ascontiguousarray(dv), dx, b_mat, win.ph, win.pw, *alg.tiles(win))
         return dx
 
+    # ---- whole layers: the team shares out planes, channels or elements ----------------
+    def _planes(self, kernel, out, *args) -> None:
+        """``kernel(*args, start, stop)`` over the team's parts of ``out``'s (n, c) planes."""
+        self.team.run(kernel, out.shape[0] * out.shape[1], out.size, *args)
+
     def max_pool2d(self, x, win: Window2d):
         if not _compiled_for(x):
             return super().max_pool2d(x, win)
         y = self.empty(win.output_shape, dtype=x.dtype)
         argmax = self.empty(win.output_shape, dtype=numpy.min_scalar_type(win.kh * win.kw))
-        _max_pool2d(numpy.ascontiguousarray(x), y, argmax, *_geometry(win))
+        self._planes(_max_pool2d, y, numpy.ascontiguousarray(x), y, argmax, *_geometry(win))
         return y, argmax
 
     def max_pool2d_backward(self, dy, argmax, win: Window2d):
         if not _compiled_for(dy):
             return super().max_pool2d_backward(dy, argmax, win)
         dx = self.empty(win.input_shape, dtype=dy.dtype)
-        _max_pool2d_backward(dy, argmax, dx, *_geometry(win))
+        self._planes(_max_pool2d_backward, dx, dy, argmax, dx, *_geometry(win))
         return dx
 
     def window_sum(self, x, win: Window2d):
-        if not _compiled_for(x) or _strided_on_one_core():
+        if not _compiled_for(x) or self.team.size < _STRIDED_MIN_THREADS:
             return super().window_sum(x, win)
         y = self.zeros(win.output_shape, dtype=x.dtype)
-        _window_sum(numpy.ascontiguousarray(x), y, *_geometry(win))
+        self._planes(_window_sum, y, numpy.ascontiguousarray(x), y, *_geometry(win))
         return y
 
     def window_sum_backward(self, dy, win: Window2d):
         if not _compiled_for(dy):
             return super().window_sum_backward(dy, win)
         dx = self.zeros(win.input_shape, dtype=dy.dtype)
-        _window_sum_backward(numpy.ascontiguousarray(dy), dx, *_geometry(win))
+        self._planes(_window_sum_backward, dx, numpy.ascontiguousarray(dy), dx, *_geometry(win))
         return dx
+
+    def _elements(self, kernel, out, *args) -> None:
+        """``kernel(*args, start, stop)`` over the team's parts of ``out``'s elements."""
+        self.team.run(kernel, out.size, out.size, *args)
 
     def axpy(self, a, x, y) -> None:
         if not (_compiled_for(y) and x.dtype == y.dtype and _contiguous(x, y)):
             return super().axpy(a, x, y)
-        _axpy(y.dtype.type(a), x.reshape(-1), y.reshape(-1))
+        self._elements(_axpy, y, y.dtype.type(a), x.reshape(-1), y.reshape(-1))
 
     def relu(self, x):
         if not (_compiled_for(x) and _contiguous(x)):
             return super().relu(x)
         y = self.empty(x.shape, x.dtype)
-        _relu(x.reshape(-1), y.reshape(-1))
+        self._elements(_relu, y, x.reshape(-1), y.reshape(-1))
         return y
 
     def relu_backward(self, gy, y):
         if not (_compiled_for(gy) and _contiguous(gy, y)):
             return super().relu_backward(gy, y)
         dx = self.empty(gy.shape, gy.dtype)
-        _relu_backward(gy.reshape(-1), y.reshape(-1), dx.reshape(-1))
+        self._elements(_relu_backward, dx, gy.reshape(-1), y.reshape(-1), dx.reshape(-1))
         return dx
 
     def sigmoid(self, x):
@@ -541,22 +552,27 @@ class NumbaBackend(NumpyBackend):
         e = numpy.abs(x)
         numpy.exp(numpy.negative(e, out=e), out=e)
         y = self.empty(x.shape, x.dtype)
-        _sigmoid(x.reshape(-1), e.reshape(-1), x.dtype.type(1), y.reshape(-1))
+        self._elements(_sigmoid, y, x.reshape(-1), e.reshape(-1), x.dtype.type(1), y.reshape(-1))
         return y
 
     def sigmoid_backward(self, gy, y):
         if not (_compiled_for(gy) and _contiguous(gy, y)):
             return super().sigmoid_backward(gy, y)
         dx = self.empty(gy.shape, gy.dtype)
-        _sigmoid_backward(gy.reshape(-1), y.reshape(-1), gy.dtype.type(1), dx.reshape(-1))
+        one = gy.dtype.type(1)
+        self._elements(_sigmoid_backward, dx, gy.reshape(-1), y.reshape(-1), one, dx.reshape(-1))
         return dx
+
+    def _channels(self, kernel, x, *args) -> None:
+        """``kernel(*args, start, stop)`` over the team's parts of ``x``'s channels."""
+        self.team.run(kernel, x.shape[1], x.size, *args)
 
     def batch_norm_stats(self, x):
         if not _compiled_batch_norm(x):
             return super().batch_norm_stats(x)
         mean = self.empty(x.shape[1], dtype=x.dtype)
         var = self.empty(x.shape[1], dtype=x.dtype)
-        _batch_norm_stats(_as_4d(x), mean, var)
+        self._channels(_batch_norm_stats, x, _as_4d(x), mean, var)
         return mean, var
 
     def batch_norm_apply(self, x, mean, inv_std, weight=None, bias=None):
@@ -567,7 +583,8 @@ class NumbaBackend(NumpyBackend):
             weight, bias, y = numpy.ones_like(mean), numpy.zeros_like(mean), x_hat
         else:
             y = self.empty(x.shape, dtype=x.dtype)
-        _batch_norm_apply(_as_4d(x), mean, inv_std, weight, bias, _as_4d(x_hat), _as_4d(y))
+        self._planes(_batch_norm_apply, _as_4d(y), _as_4d(x), mean, inv_std, weight, bias,
+                     _as_4d(x_hat), _as_4d(y))  # fmt: skip
         return x_hat, y
 
     def batch_norm_sums(self, gy, x_hat):
@@ -575,14 +592,15 @@ class NumbaBackend(NumpyBackend):
             return super().batch_norm_sums(gy, x_hat)
         sum_gy = self.empty(gy.shape[1], dtype=gy.dtype)
         sum_gy_x_hat = self.empty(gy.shape[1], dtype=gy.dtype)
-        _batch_norm_sums(_as_4d(gy), _as_4d(x_hat), sum_gy, sum_gy_x_hat)
+        self._channels(_batch_norm_sums, gy, _as_4d(gy), _as_4d(x_hat), sum_gy, sum_gy_x_hat)
         return sum_gy, sum_gy_x_hat
 
     def batch_norm_grad(self, gy, x_hat, scale, mean_gy, mean_gy_x_hat):
         if not _compiled_batch_norm(gy):
             return super().batch_norm_grad(gy, x_hat, scale, mean_gy, mean_gy_x_hat)
         dx = self.empty(gy.shape, dtype=gy.dtype)
-        _batch_norm_grad(_as_4d(gy), _as_4d(x_hat), scale, mean_gy, mean_gy_x_hat, _as_4d(dx))
+        self._planes(_batch_norm_grad, _as_4d(dx), _as_4d(gy), _as_4d(x_hat), scale, mean_gy,
+                     mean_gy_x_hat, _as_4d(dx))  # fmt: skip
         return dx
 
     def warm_up(self) -> dict[str, float]:
@@ -605,21 +623,21 @@ class NumbaBackend(NumpyBackend):
         for dtype in _COMPILED_DTYPES:
             x = numpy.ones(win.input_shape, dtype=dtype)
             dy = numpy.ones(win.output_shape, dtype=dtype)
-            timed(self.col2im, timed(self.im2col, x, win), win)
+            timed(self.col2im, self.im2col(x, win), win)
             timed(self.tap_sum, numpy.ones((4, 9), dtype=dtype), win)
             _, argmax = timed(self.max_pool2d, x, win)
             timed(self.max_pool2d_backward, dy, argmax, win)
-            timed(self.window_sum, x, win)
+            timed(_window_sum, x, numpy.zeros_like(dy), *_geometry(win), 0, win.n * win.c)
             timed(self.window_sum_backward, dy, win)
             timed(self.axpy, -0.5, x, x.copy())
             timed(self.relu_backward, x, timed(self.relu, x))
             timed(self.sigmoid_backward, x, timed(self.sigmoid, x))
             # The batch-norm kernels themselves: the backend keeps inputs this small for NumPy.
             stats = numpy.ones((2, win.c), dtype=dtype)
-            timed(_batch_norm_stats, x, *stats)
-            timed(_batch_norm_apply, x, *stats, *stats, x.copy(), x.copy())
-            timed(_batch_norm_sums, x, x, *stats)
-            timed(_batch_norm_grad, x, x, stats[0], *stats, x.copy())
+            timed(_batch_norm_stats, x, *stats, 0, win.c)
+            timed(_batch_norm_apply, x, *stats, *stats, x.copy(), x.copy(), 0, win.n * win.c)
+            timed(_batch_norm_sums, x, x, *stats, 0, win.c)
+            timed(_batch_norm_grad, x, x, stats[0], *stats, x.copy(), 0, win.n * win.c)
             for alg in winograd.ALGORITHMS.values():  # the ones conv2d chooses
                 tile = Window2d(n=1, c=1, h=alg.m, w=alg.m, kh=alg.r, kw=alg.r, sh=1, sw=1,
                                 ph=alg.r // 2, pw=alg.r // 2)  # fmt: skip

@@ -57,6 +57,17 @@ class NumpyBackend:
         """A new array of zeros, for outputs that kernels add into."""
         return self.xp.zeros(shape, dtype=dtype)
 
+    # ---- work shared among threads (the numba backend's team; here, one loop) -------
+    threads = 1
+
+    def parts(self, count: int, work: int) -> list[tuple[int, int]]:
+        """``range(count)`` cut into one (start, stop) per thread: here, all of it."""
+        return [(0, count)]
+
+    def map(self, fn, items) -> list:
+        """``[fn(item) for item in items]``; the numba backend runs the items at once."""
+        return [fn(item) for item in items]
+
     def matmul(self, a, b):
         """``a @ b`` of two matrices, into a new array from :meth:`empty`."""
         out = self.empty((a.shape[0], b.shape[1]), self.xp.result_type(a, b))

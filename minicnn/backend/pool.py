@@ -1,15 +1,18 @@
 """A pool of host buffers, so that each training step reuses the last one's memory.
 
 Training repeats itself: every step allocates arrays of the same sizes (activations,
-their gradients, the weights' gradients) and frees them again. glibc's malloc keeps
-freed blocks of up to 32 MiB in its heap for the next request, but a larger block is
-always its own mmap, returned to the operating system when freed. The next step's
-array of that size then gets fresh pages: one page fault per 4 KiB the first time each
-is touched, each page zeroed by the kernel (and, on a virtual machine, trapped by the
-hypervisor too). On the machine of benchmarks/README.md that cost VGG-11 a sixth of its
-training step, the 100 MiB activations of its first layers. So this pool keeps the
-arrays of 32 MiB or more, the ones glibc would not. (PyTorch keeps GPU memory for
-reuse the same way; so does CuPy, which is why the cupy backend needs no pool.)
+their gradients, the weights' gradients) and frees them again. glibc's malloc may keep a
+freed block in its heap for the next request, but a block over its mmap threshold (128
+KiB at first, rising to at most 32 MiB) is its own mmap, returned to the operating system
+when freed, and freed memory at the top of a heap is trimmed back to it too. The next
+step's array of that size then gets fresh pages: one page fault per 4 KiB the first time
+each is touched, each page zeroed by the kernel (and, on a virtual machine, trapped by
+the hypervisor too). On the machine of benchmarks/README.md that cost VGG-11 a sixth of
+its training step, the 100 MiB activations of its first layers, and LeNet at batch 256 a
+fifth: 3000 faults a step in arrays of 1 to 10 MiB, with the team's threads each
+allocating from an arena of its own. So this pool keeps the arrays of 1 MiB or more.
+(PyTorch keeps GPU memory for reuse the same way; so does CuPy, which is why the cupy
+backend needs no pool.)
 
 The rule that makes reuse safe is Python's own reference counting. The pool keeps every
 buffer it handed out and gives the caller a view of it. A NumPy view holds a reference
@@ -19,8 +22,8 @@ when the pool's own reference is the only one left::
 
     buffer free  <=>  sys.getrefcount(buffer) == the count of a buffer that only the pool holds
 
-Only buffers of at least ``min_bytes`` are pooled (32 MiB: smaller ones glibc's heap
-reuses by itself, and pooling them too only holds more memory), sizes must match
+Only buffers of at least ``min_bytes`` are pooled (1 MiB: glibc's heap reuses smaller
+ones well, and pooling them too only holds more memory), sizes must match
 exactly (a step asks for the same sizes again), and the pool holds at most
 ``limit_bytes``: past that, free buffers are dropped to make room, and if none is free,
 the caller gets an ordinary array. ``limit_bytes = 0`` turns the pool off.
@@ -35,7 +38,7 @@ import weakref
 
 import numpy
 
-MIN_BYTES = 32 << 20  # glibc maps every block above 32 MiB afresh (see above)
+MIN_BYTES = 1 << 20
 LIMIT_BYTES = 4 << 30
 
 

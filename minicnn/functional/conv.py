@@ -161,12 +161,20 @@ class Conv2d(Function):
         """dW = sum over chunks of dy[chunk] @ im2col(x[chunk])^T.
 
         Computed transposed, dW^T += cols @ dy[chunk]^T: the same products, which BLAS
-        runs faster with the long C*kh*kw side first.
+        runs faster with the long C*kh*kw side first. Each thread's share of the batch
+        adds up its own sum; the shares' sums are added last.
         """
-        weight = self.weight
-        grad_wt = self.backend.xp.zeros((weight[0].size, weight.shape[0]), dtype=weight.dtype)
-        for images, _, cols in _unfold(self.backend, self.x, self.win, weight.nbytes):
-            grad_wt += cols @ _as_columns(gy[images]).T
+        backend, weight = self.backend, self.weight
+
+        def share_sum(share):
+            images, part = share
+            x, gy_share = self.x[images], gy[images]
+            grad_wt = backend.xp.zeros((weight[0].size, weight.shape[0]), dtype=weight.dtype)
+            for chunk, _, cols in _unfold(backend, x, part, weight.nbytes):
+                grad_wt += cols @ _as_columns(gy_share[chunk]).T
+            return grad_wt
+
+        grad_wt = sum(backend.map(share_sum, _shares(backend, self.win)))
         return grad_wt.T.reshape(weight.shape)
 
     def _grad_input(self, gy):
@@ -190,8 +198,15 @@ class Conv2d(Function):
             return _correlate(self.backend, gy, flipped, gy_win)
         w = weight.reshape(out_channels, -1)
         grad_x = self.backend.empty(win.input_shape, gy.dtype)
-        for images, part in _chunks(self.backend, win, gy.itemsize, weight.nbytes):
-            self.backend.col2im(w.T @ _as_columns(gy[images]), part, out=grad_x[images])
+
+        def share(share):
+            images, part = share
+            gy_share, grad_x_share = gy[images], grad_x[images]
+            for chunk, chunk_win in _chunks(self.backend, part, gy.itemsize, weight.nbytes):
+                cols = w.T @ _as_columns(gy_share[chunk])
+                self.backend.col2im(cols, chunk_win, out=grad_x_share[chunk])
+
+        self.backend.map(share, _shares(self.backend, win))
         return grad_x
 
     def _window(self, x, weight, bias) -> Window2d:
@@ -224,11 +239,18 @@ def _correlate(backend, x, weight, win: Window2d, bias=None):
         return _correlate_by_taps(backend, x, weight, win, bias)
     w = weight.reshape(weight.shape[0], -1)
     y = backend.empty((win.n, w.shape[0], win.oh, win.ow), x.dtype)
-    for images, part, cols in _unfold(backend, x, win, w.nbytes):
-        out = w @ cols
-        if bias is not None:
-            out += bias.reshape(-1, 1)
-        y[images] = out.reshape(w.shape[0], part.n, win.oh, win.ow).transpose(1, 0, 2, 3)
+
+    def share(share):
+        images, part = share
+        y_share = y[images]
+        for chunk, chunk_win, cols in _unfold(backend, x[images], part, w.nbytes):
+            out = w @ cols
+            if bias is not None:
+                out += bias.reshape(-1, 1)
+            out = out.reshape(w.shape[0], chunk_win.n, win.oh, win.ow)
+            y_share[chunk] = out.transpose(1, 0, 2, 3)
+
+    backend.map(share, _shares(backend, win))
     return y
 
 
@@ -245,11 +267,17 @@ def _correlate_by_taps(backend, x, weight, win: Window2d, bias=None):
     out_channels, in_channels, kh, kw = weight.shape
     taps = weight.transpose(2, 3, 0, 1).reshape(kh * kw * out_channels, in_channels)
     y = backend.empty((win.n, out_channels, win.oh, win.ow), x.dtype)
-    for images, part in _chunks(backend, win, x.itemsize, weight.nbytes):
-        z = taps @ _as_columns(x[images])  # (kh*kw*OC, b*H*W); x[n] itself when b = 1
-        backend.tap_sum(z, part, out=y[images])
-        if bias is not None:
-            y[images] += bias.reshape(-1, 1, 1)
+
+    def share(share):
+        images, part = share
+        x_share, y_share = x[images], y[images]
+        for chunk, chunk_win in _chunks(backend, part, x.itemsize, weight.nbytes):
+            z = taps @ _as_columns(x_share[chunk])  # (kh*kw*OC, b*H*W); x[n] itself when b = 1
+            backend.tap_sum(z, chunk_win, out=y_share[chunk])
+            if bias is not None:
+                y_share[chunk] += bias.reshape(-1, 1, 1)
+
+    backend.map(share, _shares(backend, win))
     return y
 
 
@@ -271,11 +299,17 @@ def _correlate_winograd(backend, x, weight, win: Window2d, alg: winograd.Algorit
     """
     u = winograd.transform_weight(backend.xp, weight, alg)
     y = backend.empty((win.n, weight.shape[0], win.oh, win.ow), x.dtype)
-    for images, part in _winograd_chunks(win, alg, weight.shape[0], x.itemsize):
-        v = backend.winograd_input(x[images], part, alg)
-        backend.winograd_output(u @ v, part, alg, out=y[images])
-    if bias is not None:
-        y += bias.reshape(-1, 1, 1)
+
+    def share(share):
+        images, part = share
+        x_share, y_share = x[images], y[images]
+        for chunk, chunk_win in _winograd_chunks(part, alg, weight.shape[0], x.itemsize):
+            v = backend.winograd_input(x_share[chunk], chunk_win, alg)
+            backend.winograd_output(u @ v, chunk_win, alg, out=y_share[chunk])
+            if bias is not None:
+                y_share[chunk] += bias.reshape(-1, 1, 1)
+
+    backend.map(share, _shares(backend, win))
     return y
 
 
@@ -289,15 +323,24 @@ def _winograd_backward(backend, gy, x, weight, win: Window2d, alg, need_x, need_
     """
     xp = backend.xp
     u = winograd.transform_weight(xp, weight, alg)
-    grad_u = xp.zeros_like(u) if need_w else None
     grad_x = backend.empty(win.input_shape, gy.dtype) if need_x else None
-    for images, part in _winograd_chunks(win, alg, weight.shape[0], gy.itemsize):
-        grad_m = backend.winograd_output_grad(gy[images], part, alg)
-        if need_w:
-            grad_u += grad_m @ backend.winograd_input(x[images], part, alg).transpose(0, 2, 1)
-        if need_x:
-            grad_x[images] = backend.winograd_input_grad(u.transpose(0, 2, 1) @ grad_m, part, alg)
-    grad_w = winograd.transform_weight_grad(xp, grad_u, alg) if need_w else None
+
+    def share(share):  # returns this share's sum of dU
+        images, part = share
+        x_share, gy_share = x[images], gy[images]
+        grad_u = xp.zeros_like(u) if need_w else None
+        for chunk, chunk_win in _winograd_chunks(part, alg, weight.shape[0], gy.itemsize):
+            grad_m = backend.winograd_output_grad(gy_share[chunk], chunk_win, alg)
+            if need_w:
+                v = backend.winograd_input(x_share[chunk], chunk_win, alg)
+                grad_u += grad_m @ v.transpose(0, 2, 1)
+            if need_x:
+                grad_v = u.transpose(0, 2, 1) @ grad_m
+                grad_x[images][chunk] = backend.winograd_input_grad(grad_v, chunk_win, alg)
+        return grad_u
+
+    grad_us = backend.map(share, _shares(backend, win))
+    grad_w = winograd.transform_weight_grad(xp, sum(grad_us), alg) if need_w else None
     return grad_x, grad_w
 
 
@@ -306,6 +349,14 @@ def _winograd_chunks(win: Window2d, alg, out_channels: int, itemsize: int):
     th, tw = alg.tiles(win)
     per_image = alg.n**2 * max(win.c, out_channels) * th * tw * itemsize
     yield from _split(win, max(1, min(win.n, WINOGRAD_CHUNK_BYTES // per_image)))
+
+
+def _shares(backend, win: Window2d):
+    """(slice of images, their window): the batch cut into one share per thread of the
+    backend (one share, the whole batch, on the NumPy backend or for a small layer)."""
+    work = win.c * win.kh * win.kw * win.n * win.oh * win.ow  # the elements of its columns
+    for start, stop in backend.parts(win.n, work):
+        yield slice(start, stop), replace(win, n=stop - start)
 
 
 def _as_columns(gy):

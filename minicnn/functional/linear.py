@@ -68,13 +68,13 @@ class Linear(Function):
                 f"linear: bias shape {tuple(bias.shape)} does not match {weight.shape[0]} outputs"
             )
         self.x, self.weight, self.backend = x, weight, backend_of(x)
-        y = x @ weight.T
+        y = self.backend.matmul(x, weight.T)
         if bias is not None:
             y += bias
         return y
 
     def backward(self, gy):
-        grad_x = gy @ self.weight if self.needs_input_grad[0] else None
+        grad_x = self.backend.matmul(gy, self.weight) if self.needs_input_grad[0] else None
         grad_w = self.backend.matmul(gy.T, self.x) if self.needs_input_grad[1] else None
         if len(self.needs_input_grad) == 3:
             return grad_x, grad_w, gy.sum(axis=0)
