@@ -1,8 +1,8 @@
 """One training step of each network, minicnn's CPU backends beside PyTorch CPU.
 
-    python benchmarks/bench_nets.py                                # every network
+    python benchmarks/bench_nets.py --rounds 3                     # every network, as shipped
     python benchmarks/bench_nets.py --nets lenet,resnet18 --batch 32 --repeat 5
-    python benchmarks/bench_nets.py --backends numba --json nets.json
+    python benchmarks/bench_nets.py --threads 1 --clock cpu        # the 1-thread diagnosis
 
 A step is what training does per batch: zero the gradients, forward, cross-entropy
 loss, backward, SGD update, on float32 random images at the book's resolution (batch
@@ -11,8 +11,13 @@ batch) runs in fresh processes: one times ``--repeat`` steps after ``--warmup`` 
 (median reported), another measures the peak memory of one step after a warm-up
 (common.peak_rss_delta: the most memory the step holds beyond the model, batch and
 optimizer already resident, gradients zeroed: activations, gradients, temporaries; for
-the numba backend plus what its buffer pool keeps between steps). PyTorch gets as many
-threads as NumPy's BLAS.
+the numba backend plus what its buffer pool keeps between steps).
+
+By default every engine runs as a user gets it: no thread variables added, each on its
+default threads (all the cores this process may use), timed by the wall clock. With
+``--threads N`` every engine gets N threads instead (the thread variables, BLAS,
+``mc.set_num_threads``, ``torch.set_num_threads``): with ``--threads 1 --clock cpu``,
+a diagnosis of single-core speed that neighbours on a shared machine barely move.
 
 The lower limit of a step is 3 x its forward FLOPs (forward, and backward's two
 products per layer) at the float32 GEMM rate measured here; "of limit" is that time
@@ -36,8 +41,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(Path(__file__).resolve().parent)]
 
 import common  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
 
 import minicnn as mc  # noqa: E402
+from minicnn.threads import available_cores  # noqa: E402
 
 LARGE_BATCH_NETS = ("lenet", "lenet_bn")
 
@@ -65,7 +72,8 @@ def torch_step(name: str, batch: int):
     import torch
     import torch_models
 
-    torch.set_num_threads(common.blas_threads())  # the driver set it with --threads
+    if os.environ.get("OMP_NUM_THREADS"):  # the driver's --threads; else torch's default
+        torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     torch.manual_seed(0)
     net = getattr(torch_models, name)()
     x, y = _batch(batch, RESOLUTIONS[name])
@@ -122,7 +130,7 @@ def _pooled_bytes(engine: str) -> int:
 def run_worker(engine, name, batch, mode, args) -> dict:
     command = [sys.executable, __file__, "--worker", engine, name, str(batch), mode,
                "--warmup", str(args.warmup), "--repeat", str(args.repeat), "--clock", args.clock]  # fmt: skip
-    env = dict(os.environ, **common.thread_env(args.threads))
+    env = dict(os.environ, **(common.thread_env(args.threads) if args.threads else {}))
     env.update(common.MEMORY_ENV if mode == "memory" else {})
     result = subprocess.run(command, capture_output=True, text=True, env=env)
     if result.returncode != 0:
@@ -148,8 +156,7 @@ def main(argv=None) -> None:
     parser.add_argument(
         "--threads",
         type=int,
-        default=common.blas_threads(),
-        help="threads for every engine (default: NumPy's BLAS threads)",
+        help="threads for every engine (default: each engine's own default, all cores)",
     )
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
@@ -184,10 +191,13 @@ def main(argv=None) -> None:
         batches = [args.batch] if args.batch else [32] + ([256] if name in LARGE_BATCH_NETS else [])
         cases += [(name, b) for b in batches]
 
-    common.limit_threads(args.threads)  # this process: the GEMM rate and the report
+    if args.threads:
+        common.limit_threads(args.threads)  # this process: the report
     memory = not args.no_memory and common.can_reset_peak()
-    rate = common.gemm_rate(clock=args.clock)
-    header = _header(rate, engines, memory, args.clock)
+    gemm_threads = args.threads or available_cores()
+    with threadpool_limits(gemm_threads, user_api="blas"):  # the machine's rate, all threads
+        rate = common.gemm_rate(clock=args.clock)
+    header = _header(rate, gemm_threads, engines, memory, args.clock, args.threads)
     print(header, flush=True)
     results = []
     for name, batch in cases:
@@ -211,14 +221,19 @@ def main(argv=None) -> None:
         Path(args.json).write_text(json.dumps({"header": header, "results": results}, indent=1))
 
 
-def _header(rate: float, engines, memory: bool, clock: str) -> str:
-    threads = common.blas_threads()
+def _header(rate: float, gemm_threads: int, engines, memory: bool, clock: str,
+            threads: int | None) -> str:  # fmt: skip
+    threads_line = (
+        f"Threads: {threads} for every engine (thread variables, BLAS, mc.set_num_threads, "
+        f"torch.set_num_threads)" if threads
+        else "Threads: each engine's default, no thread variables added (as a user runs it)"
+    )  # fmt: skip
     lines = [
         f"Machine: {common.machine_line()}",
-        f"float32 GEMM rate (NumPy, 2048^3): {rate / 1e9:.1f} GFLOP/s",
-        f"Threads: {threads} for every engine (BLAS, OpenMP, Numba, torch.set_num_threads); "
-        f"{clock} clock",
-        *(f"- {line}" for line in common.library_report("torch" in engines)),
+        f"float32 GEMM rate (NumPy, 2048^3, {gemm_threads} BLAS threads): "
+        f"{rate / 1e9:.1f} GFLOP/s",
+        f"{threads_line}; {clock} clock",
+        *(f"- {line}" for line in common.library_report("torch" in engines, bool(threads))),
         "Peak memory: " + ("VmHWM - VmRSS across one step (see benchmarks/common.py)" if memory
                            else "not measured (no /proc/self/clear_refs)"),
     ]  # fmt: skip

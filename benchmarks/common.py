@@ -105,25 +105,25 @@ def machine_line() -> str:
     )
 
 
+#: the variables that size a thread pool (minicnn/threads.py reads them too)
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                    "NUMBA_NUM_THREADS")  # fmt: skip
+
+
 def thread_env(threads: int) -> dict[str, str]:
     """Environment that gives every thread pool ``threads`` threads, set before the
-    libraries load (on a shared machine, spinning BLAS/OpenMP threads that outnumber
-    the free cores slow a step tens of times: pass fewer)."""
-    names = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
-    return dict.fromkeys(names, str(threads))
+    libraries load: the diagnostic runs with ``--threads``, never the default."""
+    return dict.fromkeys(THREAD_VARIABLES, str(threads))
 
 
 def limit_threads(threads: int) -> None:
-    """Give this process's already loaded thread pools ``threads`` threads."""
+    """Give this process's thread pools ``threads`` threads (minicnn's budget, and BLAS)."""
     from threadpoolctl import threadpool_limits
 
-    threadpool_limits(threads)
-    try:
-        import numba
+    import minicnn as mc
 
-        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    except ImportError:
-        pass
+    threadpool_limits(threads)
+    mc.set_num_threads(threads)
 
 
 def blas_threads() -> int:
@@ -136,21 +136,34 @@ def blas_threads() -> int:
     return os.cpu_count() or 1
 
 
-def library_report(with_torch: bool) -> list[str]:
-    """One line per thread pool that NumPy (and PyTorch) load: kernel, version, threads."""
+def library_report(with_torch: bool, set_threads: bool = True) -> list[str]:
+    """One line per thread pool that minicnn (and PyTorch) use: kernel, version, threads.
+
+    ``set_threads``: PyTorch gets as many threads as NumPy's BLAS has (bench_nets with
+    ``--threads``); otherwise it keeps its default, as a user gets it.
+    """
     from threadpoolctl import threadpool_info
 
+    import minicnn as mc
+    from minicnn.threads import thread_pools
+
     lines = [f"numpy {numpy.__version__}"]
+    for name in mc.available_backends():
+        if name != "cupy":
+            with mc.use_backend(name):
+                lines.append(f"minicnn {name} backend: {mc.get_num_threads()} threads "
+                             f"({', '.join(f'{k} {v}' for k, v in thread_pools().items())})")  # fmt: skip
     try:
         import numba
 
-        lines.append(f"numba {numba.__version__}, {numba.get_num_threads()} threads")
+        lines.append(f"numba {numba.__version__} (its own thread pool unused)")
     except ImportError:
         pass
     if with_torch:
         import torch
 
-        torch.set_num_threads(blas_threads())  # as the benchmark workers do
+        if set_threads:
+            torch.set_num_threads(blas_threads())  # as the benchmark workers do
         lines.append(
             f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
             f"oneDNN (mkldnn) {'available' if torch.backends.mkldnn.is_available() else 'absent'}"
@@ -160,8 +173,10 @@ def library_report(with_torch: bool) -> list[str]:
         where = os.path.basename(pool["filepath"])
         lines.append(
             f"{pool['internal_api']} {pool.get('version') or ''} {kernel} "
-            f"({pool['user_api']}, {pool['num_threads']} threads, {where})".replace("  ", " ")
+            f"({pool['user_api']}, {pool['num_threads']} threads now, {where})".replace("  ", " ")
         )
+    thread_env = {k: v for k, v in os.environ.items() if k in THREAD_VARIABLES}
+    lines.append(f"thread variables: {thread_env or 'none set'}")
     openblas_env = {k: v for k, v in os.environ.items() if k.startswith("OPENBLAS_")}
     lines.append(f"OPENBLAS_* environment: {openblas_env or 'none set'}")
     return lines

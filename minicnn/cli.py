@@ -3,23 +3,55 @@
 minicnn train lenet                       # the book's recipe for LeNet
 minicnn train resnet18 --resize 32 --limit 2000 --epochs 2
 minicnn summary resnet18 --size 224
+
+Every argument is checked before any work starts: a bad one is a one-line error that
+names it and what it accepts (exit status 2), with no traceback and no run folder left.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from . import models
-from .backend import available_backends, manual_seed, use_backend
+from . import models, threads
+from .backend import available_backends, current_backend, manual_seed, use_backend
 
 
 def main(argv=None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.backend:
-        use_backend(args.backend)
+    try:  # the environment's choices too: MINICNN_BACKEND, OMP_NUM_THREADS, ...
+        if args.backend:
+            use_backend(args.backend)
+        current_backend()
+        if args.threads:
+            threads.set_num_threads(args.threads)
+    except (ValueError, RuntimeError) as error:
+        parser.error(str(error))
+    if getattr(args, "resume", False):
+        checkpoint = Path(args.out or f"runs/{args.model}") / "checkpoint.npz"
+        if not checkpoint.exists():
+            parser.error(f"argument --resume: no checkpoint to resume from at {checkpoint}")
     return args.run(args)
+
+
+def _whole_number(text: str) -> int:
+    """argparse type: a whole number >= 1."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)
+
+
+def _positive_number(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,12 +62,14 @@ def _parser() -> argparse.ArgumentParser:
         "train", help="train a network on Fashion-MNIST (the book's recipe)"
     )
     train.add_argument("model", choices=models.names())
-    train.add_argument("--epochs", type=int, help="default: the book's 10")
-    train.add_argument("--lr", type=float, help="default: the book's, per model")
-    train.add_argument("--batch-size", type=int, help="default: the book's, per model")
-    train.add_argument("--resize", type=int, help="image side; default: the book's, per model")
+    train.add_argument("--epochs", type=_whole_number, help="default: the book's 10")
+    train.add_argument("--lr", type=_positive_number, help="default: the book's, per model")
+    train.add_argument("--batch-size", type=_whole_number, help="default: the book's, per model")
     train.add_argument(
-        "--limit", type=int, help="use only the first LIMIT training and test images"
+        "--resize", type=_whole_number, help="image side; default: the book's, per model"
+    )
+    train.add_argument(
+        "--limit", type=_whole_number, help="use only the first LIMIT training and test images"
     )
     train.add_argument("--seed", type=int, default=0)
     train.add_argument(
@@ -48,16 +82,23 @@ def _parser() -> argparse.ArgumentParser:
 
     summary = commands.add_parser("summary", help="per-layer shapes, parameters and FLOPs")
     summary.add_argument("model", choices=models.names())
-    summary.add_argument("--size", type=int, help="input side; default: the book's, per model")
+    summary.add_argument(
+        "--size", type=_whole_number, help="input side; default: the book's, per model"
+    )
     summary.set_defaults(run=_summary)
 
     gradcheck = commands.add_parser("gradcheck", help="finite-difference check of a whole network")
     gradcheck.add_argument("model", choices=models.names())
-    gradcheck.add_argument("--directions", type=int, default=3)
+    gradcheck.add_argument("--directions", type=_whole_number, default=3)
     gradcheck.set_defaults(run=_gradcheck)
 
     for command in (train, summary, gradcheck):
         command.add_argument("--backend", choices=available_backends(), help="array backend")
+        command.add_argument(
+            "--threads",
+            type=_whole_number,
+            help="CPU threads (default: every core this process may use; see mc.set_num_threads)",
+        )
     return parser
 
 

@@ -106,7 +106,7 @@ def train_recipe(
 
     recipe = RECIPES[model]
     resize = recipe.resize if resize is None else resize
-    batch_size = batch_size or recipe.batch_size
+    batch_size = recipe.batch_size if batch_size is None else batch_size
     lr = recipe.lr if lr is None else lr
     epochs = recipe.num_epochs if epochs is None else epochs
     out = out or f"runs/{model}"
@@ -172,6 +172,8 @@ def fit(
     and continues: same data order, same dropout draws, same result as a run that was
     never interrupted. ``progress`` shows a tqdm bar (default: when stderr is a terminal).
     """
+    if isinstance(num_epochs, bool) or not isinstance(num_epochs, int) or num_epochs < 1:
+        raise ValueError(f"fit: num_epochs must be a whole number >= 1, got {num_epochs!r}")
     out = Path(out) if out is not None else None
     loss_fn = nn.CrossEntropyLoss()
     optimizer = optimizer or SGD(net.parameters(), lr=lr)

@@ -1,28 +1,80 @@
-"""The command line's commands that need no data: gradcheck and summary."""
+"""The command line refuses bad input before any work: a one-line error naming the
+argument and what it accepts, exit status 2, no traceback, no run folder left behind."""
 
+from __future__ import annotations
+
+import os
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
+
+import minicnn as mc
+from minicnn import cli, threads
+
+REPO = Path(__file__).resolve().parents[1]
 
 
-def run(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "minicnn", *args], capture_output=True, text=True, timeout=300
-    )
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--epochs", "0"], "argument --epochs: expected a whole number >= 1, got '0'"),
+        (["--epochs", "-1"], "argument --epochs: expected a whole number >= 1, got '-1'"),
+        (["--batch-size", "0"], "argument --batch-size: expected a whole number >= 1, got '0'"),
+        (["--lr", "-0.5"], "argument --lr: expected a number > 0, got '-0.5'"),
+        (["--lr", "nan"], "argument --lr: expected a number > 0, got 'nan'"),
+        (["--limit", "-5"], "argument --limit: expected a whole number >= 1, got '-5'"),
+        (["--resize", "1.5"], "argument --resize: expected a whole number >= 1, got '1.5'"),
+        (["--threads", "0"], "argument --threads: expected a whole number >= 1, got '0'"),
+        (["--resume"], "argument --resume: no checkpoint to resume from at"),
+        (["--backend", "tpu"], "argument --backend: invalid choice: 'tpu'"),
+    ],
+    ids=lambda value: value if isinstance(value, str) else " ".join(value),
+)
+def test_bad_train_arguments_are_refused_before_any_work(tmp_path, capsys, arguments, message):
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["train", "lenet", "--out", str(out), *arguments])
+    assert stopped.value.code == 2
+    error = capsys.readouterr().err
+    assert message in error
+    assert "Traceback" not in error
+    assert not out.exists()
 
 
-def test_gradcheck_of_a_whole_network():
-    result = run("gradcheck", "lenet_bn", "--backend", "numpy")
-    assert result.returncode == 0, result.stderr
-    assert "lenet_bn: gradients of 18 parameter tensors agree" in result.stdout
+def test_threads_sets_the_budget(capsys):
+    requested = threads._requested
+    try:
+        assert cli.main(["summary", "lenet", "--threads", "1"]) == 0
+        assert mc.get_num_threads() == 1
+    finally:
+        threads._requested = requested
+        threads.apply(mc.current_backend())
+    assert "Linear" in capsys.readouterr().out
 
 
-def test_summary_prints_the_table_with_totals():
-    result = run("summary", "resnet18", "--size", "224")
-    assert result.returncode == 0, result.stderr
-    assert "11,178,378" in result.stdout  # as many parameters as the book's PyTorch ResNet-18
+def run_cli(*arguments, **env_vars) -> subprocess.CompletedProcess:
+    env = dict(os.environ, **env_vars)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    return subprocess.run([sys.executable, "-m", "minicnn", *arguments], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
 
 
-def test_an_unknown_model_is_refused_with_the_choices():
-    result = run("train", "resnet50")
+@pytest.mark.parametrize(
+    "variable, value, message",
+    [
+        ("MINICNN_BACKEND", "tpu", "unknown backend 'tpu' in environment variable MINICNN_BACKEND; "
+                                   "backends are ['numpy', 'numba', 'cupy']"),
+        ("OMP_NUM_THREADS", "many", "environment variable OMP_NUM_THREADS: expected a whole "
+                                    "number of threads >= 1, got 'many'"),
+    ],
+    ids=["MINICNN_BACKEND", "OMP_NUM_THREADS"],
+)  # fmt: skip
+def test_a_bad_environment_is_refused_with_the_valid_choices(tmp_path, variable, value, message):
+    out = tmp_path / "run"
+    result = run_cli("train", "lenet", "--out", str(out), **{variable: value})
     assert result.returncode == 2
-    assert "invalid choice: 'resnet50'" in result.stderr and "lenet" in result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not out.exists()

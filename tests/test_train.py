@@ -178,3 +178,18 @@ def test_cli_summary():
     )
     assert result.returncode == 0, result.stderr
     assert "(1, 10)" in result.stdout.replace("1 x 10", "(1, 10)")
+
+
+@pytest.mark.parametrize("epochs", [0, -1, 1.5])
+def test_fit_refuses_a_number_of_epochs_below_one(tmp_path, epochs):
+    with pytest.raises(ValueError, match=f"fit: num_epochs must be a whole number >= 1, got {epochs}"):
+        fit(small_net(), *loaders(limit=64), epochs, 0.1, out=tmp_path / "run", log=quiet)
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_recipe_refuses_batch_size_zero_instead_of_taking_the_recipes(tmp_path):
+    from minicnn.train import train_recipe
+
+    with pytest.raises(ValueError, match="batch_size"):
+        train_recipe("lenet", batch_size=0, limit=64, out=tmp_path / "run", log=quiet)
+    assert not (tmp_path / "run").exists()
