@@ -55,6 +55,7 @@ def threads(request, backend, monkeypatch):
 
     monkeypatch.setattr(team_module, "PARALLEL_MIN_ELEMENTS", 0)
     monkeypatch.setattr(team_module, "PARALLEL_MIN_MULTIPLY_ADDS", 0)
+    monkeypatch.setattr(team_module, "PARALLEL_MIN_COLUMNS", 0)
     size = team.size
     team.resize(request.param)
     yield request.param

@@ -397,11 +397,6 @@ class NumbaBackend(NumpyBackend):
         self.pool = BufferPool()
         self.team = _team.ThreadTeam()
 
-    @property
-    def threads(self) -> int:
-        """How many threads share this backend's work (``mc.set_num_threads``)."""
-        return self.team.size
-
     def map(self, fn, items) -> list:
         return self.team.map(fn, items)
 
@@ -416,8 +411,8 @@ class NumbaBackend(NumpyBackend):
         # alone: the pool reuses the buffer only after the array is gone.
         return super().owns_memory(array) or self.pool.is_original(array)
 
-    def parts(self, count: int, work: int) -> list[tuple[int, int]]:
-        return self.team.parts(count, work)
+    def conv_shares(self, count: int, columns: int) -> list[tuple[int, int]]:
+        return self.team.parts(count, columns, _team.PARALLEL_MIN_COLUMNS)
 
     def matmul(self, a, b):
         """``a @ b``, its columns shared out among the team (each product on one BLAS thread)."""
@@ -549,10 +544,15 @@ class NumbaBackend(NumpyBackend):
     def sigmoid(self, x):
         if not (_compiled_for(x) and _contiguous(x)):
             return super().sigmoid(x)
-        e = numpy.abs(x)
-        numpy.exp(numpy.negative(e, out=e), out=e)
-        y = self.empty(x.shape, x.dtype)
-        self._elements(_sigmoid, y, x.reshape(-1), e.reshape(-1), x.dtype.type(1), y.reshape(-1))
+        flat_x, e, y = x.reshape(-1), self.empty(x.size, x.dtype), self.empty(x.shape, x.dtype)
+
+        def part(bounds):  # e = exp(-|x|) by NumPy's exp, then the loop, on each part
+            start, stop = bounds
+            numpy.abs(flat_x[start:stop], out=e[start:stop])
+            numpy.exp(numpy.negative(e[start:stop], out=e[start:stop]), out=e[start:stop])
+            _sigmoid(flat_x, e, x.dtype.type(1), y.reshape(-1), start, stop)
+
+        self.team.map(part, self.team.parts(x.size, x.size))
         return y
 
     def sigmoid_backward(self, gy, y):

@@ -58,10 +58,9 @@ class NumpyBackend:
         return self.xp.zeros(shape, dtype=dtype)
 
     # ---- work shared among threads (the numba backend's team; here, one loop) -------
-    threads = 1
-
-    def parts(self, count: int, work: int) -> list[tuple[int, int]]:
-        """``range(count)`` cut into one (start, stop) per thread: here, all of it."""
+    def conv_shares(self, count: int, columns: int) -> list[tuple[int, int]]:
+        """A convolution's batch of ``count`` images, whose im2col has ``columns``
+        elements, cut into one (start, stop) per thread: here, all of it."""
         return [(0, count)]
 
     def map(self, fn, items) -> list:

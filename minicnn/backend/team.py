@@ -14,40 +14,45 @@ take no CPU, so nothing spins while another thread computes.
 The loops are compiled with ``nogil=True`` and NumPy's products release the GIL too, so
 the pieces do run at once; only the few lines of Python around them take turns.
 
-A piece that itself asks for a team (an im2col inside a convolution's chunk) runs on its
-own thread: the team never waits for itself.
+A piece that itself asks for a team (a matrix product inside a convolution's share) runs
+on its own thread: the team never waits for itself.
 """
 
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor, wait
 
-#: Work smaller than this runs on the calling thread alone: waking a worker and waiting
-#: for it costs tens of microseconds, more than a small loop's or product's whole run.
-PARALLEL_MIN_ELEMENTS = 1 << 15  # a loop: the elements it writes
-PARALLEL_MIN_MULTIPLY_ADDS = 1 << 21  # a matrix product (m, k) @ (k, n): m*k*n
+#: Work smaller than this runs on the calling thread alone: waking a sleeping worker
+#: costs tens of microseconds, more than a small loop or product gains from sharing it
+#: (an exp over 200 000 floats ran slower on two threads than on one).
+PARALLEL_MIN_ELEMENTS = 1 << 18  # a loop: the elements it writes
+PARALLEL_MIN_MULTIPLY_ADDS = 1 << 22  # a matrix product (m, k) @ (k, n): m*k*n
+#: A convolution's share of a batch runs dozens of NumPy calls (im2col's copies, one per
+#: kernel offset, the product, the bias): between two of them a thread waits its turn
+#: at the GIL. Sharing pays once each call is long: at LeNet's batch 32 (0.6 million
+#: elements of columns) two threads took 650 us where one took 510.
+PARALLEL_MIN_COLUMNS = 1 << 20  # a convolution: the elements of its im2col columns
+
+_local = threading.local()  # .busy: this thread is running a piece of some team's work
 
 
 class ThreadTeam:
     """``size`` threads that run the pieces of one operation concurrently."""
 
     def __init__(self, size: int = 1):
-        self._executor: ThreadPoolExecutor | None = None
-        self._inside = threading.local()  # set while this thread runs a piece
-        self.size = 1
+        self._workers: list[_Worker] = []
         self.resize(size)
+
+    @property
+    def size(self) -> int:
+        return len(self._workers) + 1
 
     def resize(self, size: int) -> None:
         """Use ``size`` threads from now on (the caller plus ``size - 1`` workers)."""
-        if size == self.size and (size == 1 or self._executor is not None):
-            return
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-            self._executor = None
-        self.size = size
-        if size > 1:
-            self._executor = ThreadPoolExecutor(size - 1, thread_name_prefix="minicnn")
+        while self.size > size:
+            self._workers.pop().stop()
+        while self.size < size:
+            self._workers.append(_Worker())
 
     def parts(self, count: int, work: int, minimum: int | None = None):
         """``range(count)`` cut into one (start, stop) per thread, as even as can be; one
@@ -59,28 +64,77 @@ class ThreadTeam:
         return list(zip(bounds[:-1], bounds[1:], strict=True))
 
     def map(self, fn, items) -> list:
-        """``[fn(item) for item in items]``, the items shared out among the team's threads.
+        """``[fn(item) for item in items]``, the items dealt out among the team's threads
+        (thread k takes items k, k + size, ...; the caller is thread 0).
 
-        The caller runs the first item itself. Every item has finished when this returns
-        (or raises the first error), so no piece outlives the operation it belongs to.
+        Every item has finished when this returns (or raises the first error), so no
+        piece outlives the operation it belongs to.
         """
         items = list(items)
-        if len(items) <= 1 or self._executor is None or getattr(self._inside, "busy", False):
+        if len(items) <= 1 or self.size == 1 or getattr(_local, "busy", False):
             return [fn(item) for item in items]
-        futures = [self._executor.submit(self._run, fn, item) for item in items[1:]]
+        helpers = self._workers[: len(items) - 1]
+        share = len(helpers) + 1
+        for k, worker in enumerate(helpers, start=1):
+            worker.begin(fn, items[k::share])
         try:
-            first = self._run(fn, items[0])
+            _local.busy = True
+            mine = [fn(item) for item in items[0::share]]
         finally:
-            wait(futures)
-        return [first] + [future.result() for future in futures]
+            _local.busy = False
+            outcomes = [worker.finish() for worker in helpers]  # waits for every one
+        for ok, outcome in outcomes:
+            if not ok:
+                raise outcome
+        theirs = [outcome for _, outcome in outcomes]
+        results = [None] * len(items)
+        results[0::share] = mine
+        for k, their in enumerate(theirs, start=1):
+            results[k::share] = their
+        return results
 
     def run(self, kernel, count: int, work: int, *args) -> None:
         """``kernel(*args, start, stop)`` for the team's parts of ``range(count)``."""
         self.map(lambda part: kernel(*args, *part), self.parts(count, work))
 
-    def _run(self, fn, item):
-        self._inside.busy = True
-        try:
-            return fn(item)
-        finally:
-            self._inside.busy = False
+
+class _Worker:
+    """One thread of the team: sleeps on a lock until given items, runs them, reports."""
+
+    def __init__(self):
+        self._go, self._done = threading.Lock(), threading.Lock()
+        self._go.acquire()
+        self._done.acquire()
+        self._job = self._outcome = None
+        self._thread = threading.Thread(target=self._loop, name="minicnn-team", daemon=True)
+        self._thread.start()
+
+    def begin(self, fn, items) -> None:
+        self._job = fn, items
+        self._go.release()
+
+    def finish(self) -> tuple[bool, object]:
+        """Wait for the items given to :meth:`begin`: (True, their results) or (False,
+        the error they raised)."""
+        self._done.acquire()
+        outcome, self._outcome = self._outcome, None
+        return outcome
+
+    def stop(self) -> None:
+        self.begin(None, None)
+        self._thread.join()
+
+    def _loop(self) -> None:
+        _local.busy = True  # a piece that asks for the team runs here, on this thread
+        while True:
+            self._go.acquire()
+            fn, items = self._job
+            self._job = None
+            if fn is None:
+                return
+            try:
+                self._outcome = True, [fn(item) for item in items]
+            except BaseException as error:  # handed to the caller, raised there
+                self._outcome = False, error
+            del fn, items  # let go of the piece's arrays before sleeping (the buffer pool)
+            self._done.release()

@@ -354,8 +354,8 @@ def _winograd_chunks(win: Window2d, alg, out_channels: int, itemsize: int):
 def _shares(backend, win: Window2d):
     """(slice of images, their window): the batch cut into one share per thread of the
     backend (one share, the whole batch, on the NumPy backend or for a small layer)."""
-    work = win.c * win.kh * win.kw * win.n * win.oh * win.ow  # the elements of its columns
-    for start, stop in backend.parts(win.n, work):
+    columns = win.c * win.kh * win.kw * win.n * win.oh * win.ow
+    for start, stop in backend.conv_shares(win.n, columns):
         yield slice(start, stop), replace(win, n=stop - start)
 
 
