@@ -76,8 +76,10 @@ def team(request, monkeypatch):
 
 @dtypes
 @conv_cases
-def test_col2im_matches_numpy(case, dtype):
+def test_im2col_and_col2im_match_numpy(case, dtype):
     win = window(*case)
+    x = random(win.input_shape, dtype)
+    np.testing.assert_array_equal(NUMBA.im2col(x, win), NUMPY.im2col(x, win))
     cols = random((win.c * win.kh * win.kw, win.n * win.oh * win.ow), dtype, seed=1)
     assert_close(NUMBA.col2im(cols, win), NUMPY.col2im(cols, win), dtype)
 
@@ -171,6 +173,7 @@ def test_sums_agree_with_numpy_to_the_bit():
     cols = random((win.c * win.kh * win.kw, win.n * win.oh * win.ow), np.float32, seed=2)
     argmax = NUMPY.max_pool2d(x, win)[1]
     np.testing.assert_array_equal(NUMBA.col2im(cols, win), NUMPY.col2im(cols, win))
+    np.testing.assert_array_equal(NUMBA.im2col(x, win), NUMPY.im2col(x, win))
     np.testing.assert_array_equal(NUMBA.window_sum(x, win), NUMPY.window_sum(x, win))
     np.testing.assert_array_equal(
         NUMBA.window_sum_backward(dy, win), NUMPY.window_sum_backward(dy, win)
@@ -184,6 +187,7 @@ def test_kernels_accept_non_contiguous_inputs():
     win = window((2, 3, 6, 6), (3, 3), (2, 2), (1, 1))
     x = random((2, 6, 6, 3), np.float32).transpose(0, 3, 1, 2)
     dy = random((win.oh, win.ow, 2, 3), np.float32).transpose(2, 3, 0, 1)
+    np.testing.assert_array_equal(NUMBA.im2col(x, win), NUMPY.im2col(x, win))
     np.testing.assert_array_equal(NUMBA.window_sum(x, win), NUMPY.window_sum(x, win))
     np.testing.assert_array_equal(
         NUMBA.window_sum_backward(dy, win), NUMPY.window_sum_backward(dy, win)

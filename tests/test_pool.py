@@ -141,12 +141,12 @@ def test_a_limit_of_zero_turns_the_pool_off():
     assert array.base is None and pool.cached_bytes == 0
 
 
-def test_the_numba_backend_pools_arrays_from_one_mib():
+def test_the_numba_backend_pools_arrays_from_64_kib():
     numba_backend = pytest.importorskip("minicnn.backend.numba_", reason="needs numba")
     pool = numba_backend.NumbaBackend().pool
-    assert pool.min_bytes == MIB
-    assert pool.empty((MIB // 8,), numpy.float64).base is not None  # 1 MiB: pooled
-    assert pool.empty((MIB // 8 - 1,), numpy.float64).base is None
+    assert pool.min_bytes == 64 << 10
+    assert pool.empty((8 << 10,), numpy.float64).base is not None  # 64 KiB: pooled
+    assert pool.empty(((8 << 10) - 1,), numpy.float64).base is None
 
 
 def test_clear_forgets_every_buffer():

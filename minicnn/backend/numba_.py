@@ -24,8 +24,8 @@ Four rules shape every kernel:
   adds into them), from a pool that hands the same memory to the next step
   (backend/pool.py); the loops skip the padding, whose contribution is zero (or -inf
   for max pooling).
-- Where NumPy is faster the backend keeps NumPy's kernel: the strided copies of im2col,
-  and of window_sum on a single thread, and anything not float32 or float64.
+- Where NumPy is faster the backend keeps NumPy's kernel: the strided copies of im2col
+  (as one copy), of window_sum on a single thread, and anything not float32 or float64.
 
 With ``NUMBA_DISABLE_JIT=1`` the kernels run as plain, slow Python, to step through in a
 debugger. ``cache=True`` stores the machine code in ``__pycache__``, so only the first
@@ -39,10 +39,11 @@ import time
 
 import numba
 import numpy
+from numpy.lib.stride_tricks import sliding_window_view
 
 from . import _winograd_kernels, winograd
 from . import team as _team
-from .numpy_ import NumpyBackend
+from .numpy_ import NumpyBackend, _is_pointwise
 from .pool import BufferPool
 from .window import Window2d
 
@@ -415,20 +416,37 @@ class NumbaBackend(NumpyBackend):
         return self.team.parts(count, columns, _team.PARALLEL_MIN_COLUMNS)
 
     def matmul(self, a, b):
-        """``a @ b``, its columns shared out among the team (each product on one BLAS thread)."""
-        out = self.empty((a.shape[0], b.shape[1]), numpy.result_type(a, b))
+        """``a @ b`` (matrices, or stacks of them), its columns shared out among the team
+        (each product on one BLAS thread)."""
+        out = self.empty(a.shape[:-1] + b.shape[-1:], numpy.result_type(a, b))
 
         def columns(part):
-            numpy.matmul(a, b[:, part[0] : part[1]], out=out[:, part[0] : part[1]])
+            numpy.matmul(a, b[..., part[0] : part[1]], out=out[..., part[0] : part[1]])
 
-        multiply_adds = a.shape[0] * a.shape[1] * b.shape[1]
-        parts = self.team.parts(b.shape[1], multiply_adds, _team.PARALLEL_MIN_MULTIPLY_ADDS)
+        multiply_adds = out.size * a.shape[-1]
+        parts = self.team.parts(b.shape[-1], multiply_adds, _team.PARALLEL_MIN_MULTIPLY_ADDS)
         self.team.map(columns, parts)
         return out
 
     # ---- convolution: called on one chunk of a batch, on one of the team's threads ----
-    # im2col stays NumPy's: its strided copies, one per kernel offset, run faster on one
-    # thread than a compiled loop (benchmarks/README.md), and a chunk runs on one thread.
+    def im2col(self, x, win: Window2d, out=None):
+        """NumPy's im2col in one strided copy instead of one per kernel offset.
+
+        ``sliding_window_view`` sees every kh x kw window of the padded input at once, as
+        a view (N, C, OH, OW, kh, kw); one copy lays it out as the columns (C, kh, kw, N,
+        OH, OW). It is as fast as the loop over offsets (and faster with many offsets),
+        and one call lets go of the GIL once, not kh*kw times, so that the team's
+        threads unfold their shares of a batch at once (a compiled loop was 2-3x slower).
+        """
+        if _is_pointwise(win) and win.n == 1:
+            return super().im2col(x, win, out)
+        shape = (win.c, win.kh, win.kw, win.n, win.oh, win.ow)
+        cols = self.empty(shape, dtype=x.dtype) if out is None else out.reshape(shape)
+        windows = sliding_window_view(self._pad(x, win), (win.kh, win.kw), axis=(2, 3))
+        windows = windows[:, :, : win.sh * win.oh : win.sh, : win.sw * win.ow : win.sw]
+        cols[...] = windows.transpose(1, 4, 5, 0, 2, 3)
+        return cols.reshape(win.c * win.kh * win.kw, win.n * win.oh * win.ow)
+
     def col2im(self, cols, win: Window2d, out=None):
         if not _compiled_for(cols):
             return super().col2im(cols, win, out)

@@ -9,8 +9,9 @@ step's array of that size then gets fresh pages: one page fault per 4 KiB the fi
 each is touched, each page zeroed by the kernel (and, on a virtual machine, trapped by
 the hypervisor too). On the machine of benchmarks/README.md that cost VGG-11 a sixth of
 its training step, the 100 MiB activations of its first layers, and LeNet at batch 256 a
-fifth: 3000 faults a step in arrays of 1 to 10 MiB, with the team's threads each
-allocating from an arena of its own. So this pool keeps the arrays of 1 MiB or more.
+fifth: 3000 faults a step in arrays of 1 to 10 MiB (and 270 at batch 32 in arrays from
+64 KiB), with the team's threads each allocating from an arena of its own. So this pool
+keeps the arrays of 64 KiB or more.
 (PyTorch keeps GPU memory for reuse the same way; so does CuPy, which is why the cupy
 backend needs no pool.)
 
@@ -22,7 +23,7 @@ when the pool's own reference is the only one left::
 
     buffer free  <=>  sys.getrefcount(buffer) == the count of a buffer that only the pool holds
 
-Only buffers of at least ``min_bytes`` are pooled (1 MiB: glibc's heap reuses smaller
+Only buffers of at least ``min_bytes`` are pooled (64 KiB: glibc's heap reuses smaller
 ones well, and pooling them too only holds more memory), sizes must match
 exactly (a step asks for the same sizes again), and the pool holds at most
 ``limit_bytes``: past that, free buffers are dropped to make room, and if none is free,
@@ -38,7 +39,7 @@ import weakref
 
 import numpy
 
-MIN_BYTES = 1 << 20
+MIN_BYTES = 64 << 10
 LIMIT_BYTES = 4 << 30
 
 

@@ -171,7 +171,7 @@ class Conv2d(Function):
             x, gy_share = self.x[images], gy[images]
             grad_wt = backend.xp.zeros((weight[0].size, weight.shape[0]), dtype=weight.dtype)
             for chunk, _, cols in _unfold(backend, x, part, weight.nbytes):
-                grad_wt += cols @ _as_columns(gy_share[chunk]).T
+                grad_wt += cols @ _as_columns(backend, gy_share[chunk]).T
             return grad_wt
 
         grad_wt = sum(backend.map(share_sum, _shares(backend, self.win)))
@@ -203,7 +203,7 @@ class Conv2d(Function):
             images, part = share
             gy_share, grad_x_share = gy[images], grad_x[images]
             for chunk, chunk_win in _chunks(self.backend, part, gy.itemsize, weight.nbytes):
-                cols = w.T @ _as_columns(gy_share[chunk])
+                cols = self.backend.matmul(w.T, _as_columns(self.backend, gy_share[chunk]))
                 self.backend.col2im(cols, chunk_win, out=grad_x_share[chunk])
 
         self.backend.map(share, _shares(self.backend, win))
@@ -244,7 +244,7 @@ def _correlate(backend, x, weight, win: Window2d, bias=None):
         images, part = share
         y_share = y[images]
         for chunk, chunk_win, cols in _unfold(backend, x[images], part, w.nbytes):
-            out = w @ cols
+            out = backend.matmul(w, cols)
             if bias is not None:
                 out += bias.reshape(-1, 1)
             out = out.reshape(w.shape[0], chunk_win.n, win.oh, win.ow)
@@ -272,7 +272,7 @@ def _correlate_by_taps(backend, x, weight, win: Window2d, bias=None):
         images, part = share
         x_share, y_share = x[images], y[images]
         for chunk, chunk_win in _chunks(backend, part, x.itemsize, weight.nbytes):
-            z = taps @ _as_columns(x_share[chunk])  # (kh*kw*OC, b*H*W); x[n] itself when b = 1
+            z = backend.matmul(taps, _as_columns(backend, x_share[chunk]))  # (kh*kw*OC, b*H*W)
             backend.tap_sum(z, chunk_win, out=y_share[chunk])
             if bias is not None:
                 y_share[chunk] += bias.reshape(-1, 1, 1)
@@ -305,7 +305,7 @@ def _correlate_winograd(backend, x, weight, win: Window2d, alg: winograd.Algorit
         x_share, y_share = x[images], y[images]
         for chunk, chunk_win in _winograd_chunks(part, alg, weight.shape[0], x.itemsize):
             v = backend.winograd_input(x_share[chunk], chunk_win, alg)
-            backend.winograd_output(u @ v, chunk_win, alg, out=y_share[chunk])
+            backend.winograd_output(backend.matmul(u, v), chunk_win, alg, out=y_share[chunk])
             if bias is not None:
                 y_share[chunk] += bias.reshape(-1, 1, 1)
 
@@ -335,7 +335,7 @@ def _winograd_backward(backend, gy, x, weight, win: Window2d, alg, need_x, need_
                 v = backend.winograd_input(x_share[chunk], chunk_win, alg)
                 grad_u += grad_m @ v.transpose(0, 2, 1)
             if need_x:
-                grad_v = u.transpose(0, 2, 1) @ grad_m
+                grad_v = backend.matmul(u.transpose(0, 2, 1), grad_m)
                 grad_x[images][chunk] = backend.winograd_input_grad(grad_v, chunk_win, alg)
         return grad_u
 
@@ -359,9 +359,14 @@ def _shares(backend, win: Window2d):
         yield slice(start, stop), replace(win, n=stop - start)
 
 
-def _as_columns(gy):
-    """(b, C, H, W) -> (C, b*H*W), the layout of ``W @ cols`` (a view when b = 1)."""
-    return gy.transpose(1, 0, 2, 3).reshape(gy.shape[1], -1)
+def _as_columns(backend, gy):
+    """(b, C, H, W) -> (C, b*H*W), the layout of ``W @ cols``: ``gy`` itself when b = 1,
+    else a copy into memory from the backend."""
+    if gy.shape[0] == 1:
+        return gy.reshape(gy.shape[1], -1)
+    columns = backend.empty((gy.shape[1], gy.size // gy.shape[1]), gy.dtype)
+    columns.reshape(gy.shape[1], gy.shape[0], *gy.shape[2:])[...] = gy.transpose(1, 0, 2, 3)
+    return columns
 
 
 def _chunks(backend, win: Window2d, itemsize: int, weight_bytes: int):
