@@ -10,12 +10,12 @@ update. Each loop is the NumPy kernel's docstring written out one element at a t
 Four rules shape every kernel:
 
 - A loop runs on one thread and releases the GIL (``nogil=True``). The backend's
-  :class:`~minicnn.backend.team.ThreadTeam` runs several at once, each over its own part of
-  what the operation *writes*: a range of (n, c) planes, of channels, or of elements
-  (``start .. stop-1``, the last two arguments), or a chunk of a convolution's batch.
-  No two parts ever write the same element, so there are no races, no locks, and the
-  same result on every run. (Overlapping pooling windows never cross planes, so their
-  shared pixels always belong to one part.) Numba's own thread pool is never started.
+  :class:`~minicnn.backend.team.ThreadTeam` runs several at once, each on its own part of
+  what the operation *writes*, a slice of the arrays: a range of (n, c) planes, of
+  images, of channels or of elements, or a chunk of a convolution's batch. No two parts
+  ever write the same element, so there are no races, no locks, and the same result on
+  every run. (Overlapping pooling windows never cross planes, so their shared pixels
+  always belong to one part.) Numba's own thread pool is never started.
 - Each element's terms are added in the order NumPy's kernels add them (ascending
   kernel offset i*kw + j), in the array's dtype, so the two backends agree to the last
   bit. Batch norm's sums are the exception: accumulated in float64, so they agree to
@@ -114,7 +114,7 @@ def _tap_sum(z, y, sh, sw, ph, pw):
                     pixels += z[i, j, o, n, oh * sh + i - ph, w_lo:w_hi:sw]
 
 
-# ---- max pooling ---------------------------------------------------------------------
+# ---- max pooling: planes (P, H, W), P = the (n, c) planes a thread was given ---------
 @_loop
 def _beats(v, best):
     """Whether ``v`` replaces the running maximum ``best``: larger, or the first NaN."""
@@ -122,10 +122,10 @@ def _beats(v, best):
 
 
 @_loop
-def _max_pool2d(x, y, argmax, kh, kw, sh, sw, ph, pw, start, stop):
-    """for planes nc = n*C + c in start .. stop-1, and oh, ow:
-        y[n, c, oh, ow] = max over i, j of x[n, c, oh*sh + i - ph, ow*sw + j - pw]
-        argmax[n, c, oh, ow] = i*kw + j of the first maximum (a NaN beats any number)
+def _max_pool2d(x, y, argmax, kh, kw, sh, sw, ph, pw):
+    """for p, oh, ow:
+        y[p, oh, ow] = max over i, j of x[p, oh*sh + i - ph, ow*sw + j - pw]
+        argmax[p, oh, ow] = i*kw + j of the first maximum (a NaN beats any number)
 
     in two passes, since a window's maximum is the maximum of its rows' maxima: first,
     for every input row h, the maximum over each window's columns (``row_max[h, ow]``,
@@ -134,71 +134,68 @@ def _max_pool2d(x, y, argmax, kh, kw, sh, sw, ph, pw, start, stop):
     Padding is skipped, the same as reading -inf there. The maxima are updated without
     branches (``take``): on random data a branch would be mispredicted half the time.
     """
-    C, H, W = x.shape[1], x.shape[2], x.shape[3]
-    OH, OW = y.shape[2], y.shape[3]
-    for nc in range(start, stop):
-        n, c = nc // C, nc % C
-        row_max = numpy.empty((H, OW), dtype=x.dtype)
-        row_arg = numpy.empty((H, OW), dtype=numpy.int64)
+    P, H, W = x.shape
+    OH, OW = y.shape[1], y.shape[2]
+    row_max = numpy.empty((H, OW), dtype=x.dtype)
+    row_arg = numpy.empty((H, OW), dtype=numpy.int64)
+    for p in range(P):
         for h in range(H):
             for ow in range(OW):
                 left = ow * sw - pw
                 best, best_j = -numpy.inf, 0
                 for j in range(max(0, -left), min(kw, W - left)):  # columns inside the image
-                    v = x[n, c, h, left + j]
+                    v = x[p, h, left + j]
                     take = _beats(v, best)
                     best, best_j = (v, j) if take else (best, best_j)
                 row_max[h, ow], row_arg[h, ow] = best, best_j
         for oh in range(OH):
             top = oh * sh - ph
-            y[n, c, oh] = -numpy.inf
-            argmax[n, c, oh] = 0
+            y[p, oh] = -numpy.inf
+            argmax[p, oh] = 0
             for i in range(max(0, -top), min(kh, H - top)):  # rows inside the image
                 for ow in range(OW):
-                    v, best = row_max[top + i, ow], y[n, c, oh, ow]
+                    v, best = row_max[top + i, ow], y[p, oh, ow]
                     take = _beats(v, best)
-                    y[n, c, oh, ow] = v if take else best
+                    y[p, oh, ow] = v if take else best
                     if take:
-                        argmax[n, c, oh, ow] = i * kw + row_arg[top + i, ow]
+                        argmax[p, oh, ow] = i * kw + row_arg[top + i, ow]
 
 
 @_loop
-def _max_pool2d_backward(dy, argmax, dx, kh, kw, sh, sw, ph, pw, start, stop):
-    """for planes nc = n*C + c in start .. stop-1, and oh, ow:
-        i, j = divmod(argmax[n, c, oh, ow], kw)
-        dx[n, c, oh*sh + i - ph, ow*sw + j - pw] += dy[n, c, oh, ow]
+def _max_pool2d_backward(dy, argmax, dx, kh, kw, sh, sw, ph, pw):
+    """for p, oh, ow:
+        i, j = divmod(argmax[p, oh, ow], kw)
+        dx[p, oh*sh + i - ph, ow*sw + j - pw] += dy[p, oh, ow]
 
     Each plane of ``dx`` starts from zero and sums dy over the windows that chose each
     pixel. (i - ph, j - pw) come from a table, not a division per element.
     """
-    C, H, W = dx.shape[1], dx.shape[2], dx.shape[3]
-    OH, OW = dy.shape[2], dy.shape[3]
+    P, H, W = dx.shape
+    OH, OW = dy.shape[1], dy.shape[2]
     rows, cols = numpy.empty(kh * kw, numpy.int64), numpy.empty(kh * kw, numpy.int64)
     for k in range(kh * kw):
         rows[k], cols[k] = k // kw - ph, k % kw - pw
-    for nc in range(start, stop):
-        n, c = nc // C, nc % C
-        dx[n, c] = 0
+    for p in range(P):
+        dx[p] = 0
         # Windows walked backwards reach each pixel in ascending offset i*kw + j: NumPy's order.
         for oh in range(OH - 1, -1, -1):
             for ow in range(OW - 1, -1, -1):
-                k = argmax[n, c, oh, ow]
+                k = argmax[p, oh, ow]
                 h, w = oh * sh + rows[k], ow * sw + cols[k]
                 if 0 <= h < H and 0 <= w < W:  # a window of -infs "chooses" its padding
-                    dx[n, c, h, w] += dy[n, c, oh, ow]
+                    dx[p, h, w] += dy[p, oh, ow]
 
 
-# ---- average pooling: window sums ----------------------------------------------------
+# ---- average pooling: window sums, planes (P, H, W) ----------------------------------
 @_loop
-def _window_sum(x, y, kh, kw, sh, sw, ph, pw, start, stop):
-    """for planes nc = n*C + c in start .. stop-1, and i, j, oh, ow:  y[n, c, oh, ow] += x[n, c, oh*sh + i - ph, ow*sw + j - pw]
+def _window_sum(x, y, kh, kw, sh, sw, ph, pw):
+    """for p, i, j, oh, ow:  y[p, oh, ow] += x[p, oh*sh + i - ph, ow*sw + j - pw]
 
     skipping pixels in the padding (they are zeros). ``y`` arrives zeroed.
     """
-    C, H, W = x.shape[1], x.shape[2], x.shape[3]
-    OH, OW = y.shape[2], y.shape[3]
-    for nc in range(start, stop):
-        n, c = nc // C, nc % C
+    P, H, W = x.shape
+    OH, OW = y.shape[1], y.shape[2]
+    for p in range(P):
         for i in range(kh):
             oh_lo, oh_hi = _inside(i - ph, sh, H, OH)
             for j in range(kw):
@@ -206,19 +203,18 @@ def _window_sum(x, y, kh, kw, sh, sw, ph, pw, start, stop):
                 for oh in range(oh_lo, oh_hi):
                     h = oh * sh + i - ph
                     for ow in range(ow_lo, ow_hi):
-                        y[n, c, oh, ow] += x[n, c, h, ow * sw + j - pw]
+                        y[p, oh, ow] += x[p, h, ow * sw + j - pw]
 
 
 @_loop
-def _window_sum_backward(dy, dx, kh, kw, sh, sw, ph, pw, start, stop):
-    """for planes nc = n*C + c in start .. stop-1, and i, j, oh, ow:  dx[n, c, oh*sh + i - ph, ow*sw + j - pw] += dy[n, c, oh, ow]
+def _window_sum_backward(dy, dx, kh, kw, sh, sw, ph, pw):
+    """for p, i, j, oh, ow:  dx[p, oh*sh + i - ph, ow*sw + j - pw] += dy[p, oh, ow]
 
     col2im with every column equal to dy, skipping the padding. ``dx`` arrives zeroed.
     """
-    C, H, W = dx.shape[1], dx.shape[2], dx.shape[3]
-    OH, OW = dy.shape[2], dy.shape[3]
-    for nc in range(start, stop):
-        n, c = nc // C, nc % C
+    P, H, W = dx.shape
+    OH, OW = dy.shape[1], dy.shape[2]
+    for p in range(P):
         for i in range(kh):
             oh_lo, oh_hi = _inside(i - ph, sh, H, OH)
             for j in range(kw):
@@ -226,55 +222,58 @@ def _window_sum_backward(dy, dx, kh, kw, sh, sw, ph, pw, start, stop):
                 w_lo = ow_lo * sw + j - pw
                 w_hi = w_lo + (ow_hi - ow_lo) * sw
                 for oh in range(oh_lo, oh_hi):
-                    pixels = dx[n, c, oh * sh + i - ph, w_lo:w_hi:sw]  # a view: += writes dx
-                    pixels += dy[n, c, oh, ow_lo:ow_hi]
+                    pixels = dx[p, oh * sh + i - ph, w_lo:w_hi:sw]  # a view: += writes dx
+                    pixels += dy[p, oh, ow_lo:ow_hi]
 
 
 # ---- elementwise: one pass over flat arrays -------------------------------------------
+# Every loop runs from 0 over arrays the caller sliced: an index that can be seen to be
+# non-negative lets Numba drop NumPy's wraparound for negative indices, and LLVM then
+# vectorises the loop (a ReLU over a range start..stop of the whole array ran 11x slower).
 @_loop
-def _axpy(a, x, y, start, stop):
-    """for k in start .. stop-1:  y[k] += a * x[k]      (a in y's dtype: float32 arithmetic, as NumPy's)"""
-    for k in range(start, stop):
+def _axpy(a, x, y):
+    """for k:  y[k] += a * x[k]      (a in y's dtype: float32 arithmetic, as NumPy's)"""
+    for k in range(y.size):
         y[k] += a * x[k]
 
 
 @_loop
-def _relu(x, y, start, stop):
-    """for k in start .. stop-1:  y[k] = 0 if x[k] <= 0 else x[k]      (so a NaN stays NaN)"""
-    for k in range(start, stop):
+def _relu(x, y):
+    """for k:  y[k] = 0 if x[k] <= 0 else x[k]      (so a NaN stays NaN)"""
+    for k in range(x.size):
         y[k] = 0 if x[k] <= 0 else x[k]
 
 
 @_loop
-def _relu_backward(gy, y, dx, start, stop):
-    """for k in start .. stop-1:  dx[k] = gy[k] * (y[k] > 0)"""
-    for k in range(start, stop):
+def _relu_backward(gy, y, dx):
+    """for k:  dx[k] = gy[k] * (y[k] > 0)"""
+    for k in range(gy.size):
         dx[k] = gy[k] * (y[k] > 0)
 
 
 @_loop
-def _sigmoid(x, e, one, y, start, stop):
-    """for k in start .. stop-1:  y[k] = (1 if x[k] >= 0 else e[k]) / (1 + e[k])      with e = exp(-|x|)
+def _sigmoid(x, e, one, y):
+    """for k:  y[k] = (1 if x[k] >= 0 else e[k]) / (1 + e[k])      with e = exp(-|x|)
 
     ``e`` comes from NumPy's vectorised exp (libm's, one value at a time, is slower and
     rounds differently), and ``one`` in x's dtype keeps the arithmetic in float32."""
-    for k in range(start, stop):
+    for k in range(x.size):
         y[k] = (one if x[k] >= 0 else e[k]) / (one + e[k])
 
 
 @_loop
-def _sigmoid_backward(gy, y, one, dx, start, stop):
-    """for k in start .. stop-1:  dx[k] = gy[k] * y[k] * (1 - y[k])"""
-    for k in range(start, stop):
+def _sigmoid_backward(gy, y, one, dx):
+    """for k:  dx[k] = gy[k] * y[k] * (1 - y[k])"""
+    for k in range(gy.size):
         dx[k] = gy[k] * y[k] * (one - y[k])
 
 
-# ---- batch normalization: one loop per pass, a channel per iteration ------------------
+# ---- batch normalization: per-channel sums over channels, elementwise over images -----
 # Sums are accumulated in float64 and may be reordered (``reassoc``) so that LLVM can
 # vectorise them; float64 keeps them more accurate than NumPy's float32 pairwise sums.
 @_loop
-def _batch_norm_stats(x, mean, var, start, stop):
-    """for channels c in start .. stop-1:
+def _batch_norm_stats(x, mean, var):
+    """for c:
         mean[c] = sum over n, h, w of x[n, c, h, w] / count
         var[c] = sum over n, h, w of (x[n, c, h, w] - mean[c])**2 / count
 
@@ -282,9 +281,9 @@ def _batch_norm_stats(x, mean, var, start, stop):
     that normalising will subtract, so that x_hat has exactly the variance used (with
     the unrounded mean, float32 round-off is amplified where a channel barely varies).
     """
-    N, H, W = x.shape[0], x.shape[2], x.shape[3]
+    N, C, H, W = x.shape
     count = N * H * W
-    for c in range(start, stop):
+    for c in range(C):
         total = 0.0
         for n in range(N):
             for h in range(H):
@@ -302,33 +301,33 @@ def _batch_norm_stats(x, mean, var, start, stop):
 
 
 @_loop
-def _batch_norm_apply(x, mean, inv_std, weight, bias, x_hat, y, start, stop):
-    """for planes nc = n*C + c in start .. stop-1, and h, w:
+def _batch_norm_apply(x, mean, inv_std, weight, bias, x_hat, y):
+    """for n, c, h, w:
         x_hat[n, c, h, w] = (x[n, c, h, w] - mean[c]) * inv_std[c]
         y[n, c, h, w] = x_hat[n, c, h, w] * weight[c] + bias[c]
 
     One pass, in x's dtype, NumPy's operations in NumPy's order: the same bits.
     """
-    C, H, W = x.shape[1], x.shape[2], x.shape[3]
-    for nc in range(start, stop):
-        n, c = nc // C, nc % C
-        for h in range(H):
-            for w in range(W):
-                v = (x[n, c, h, w] - mean[c]) * inv_std[c]
-                x_hat[n, c, h, w] = v
-                y[n, c, h, w] = v * weight[c] + bias[c]
+    N, C, H, W = x.shape
+    for n in range(N):
+        for c in range(C):
+            for h in range(H):
+                for w in range(W):
+                    v = (x[n, c, h, w] - mean[c]) * inv_std[c]
+                    x_hat[n, c, h, w] = v
+                    y[n, c, h, w] = v * weight[c] + bias[c]
 
 
 @numba.njit(cache=True, nogil=True, fastmath={"reassoc"})
-def _batch_norm_sums(gy, x_hat, sum_gy, sum_gy_x_hat, start, stop):
-    """for channels c in start .. stop-1:
+def _batch_norm_sums(gy, x_hat, sum_gy, sum_gy_x_hat):
+    """for c:
         sum_gy[c] = sum over n, h, w of gy[n, c, h, w]
         sum_gy_x_hat[c] = sum over n, h, w of gy[n, c, h, w] * x_hat[n, c, h, w]
 
     Both sums in one pass over the channel.
     """
-    N, H, W = gy.shape[0], gy.shape[2], gy.shape[3]
-    for c in range(start, stop):
+    N, C, H, W = gy.shape
+    for c in range(C):
         a = b = 0.0
         for n in range(N):
             for h in range(H):
@@ -340,19 +339,19 @@ def _batch_norm_sums(gy, x_hat, sum_gy, sum_gy_x_hat, start, stop):
 
 
 @_loop
-def _batch_norm_grad(gy, x_hat, scale, mean_gy, mean_gy_x_hat, dx, start, stop):
-    """for planes nc = n*C + c in start .. stop-1, and h, w:
+def _batch_norm_grad(gy, x_hat, scale, mean_gy, mean_gy_x_hat, dx):
+    """for n, c, h, w:
         dx[n, c, h, w] = scale[c] * (gy[n, c, h, w] - mean_gy[c] - x_hat[n, c, h, w] * mean_gy_x_hat[c])
 
     One pass, in gy's dtype.
     """
-    C, H, W = gy.shape[1], gy.shape[2], gy.shape[3]
-    for nc in range(start, stop):
-        n, c = nc // C, nc % C
-        for h in range(H):
-            for w in range(W):
-                centered = gy[n, c, h, w] - mean_gy[c] - x_hat[n, c, h, w] * mean_gy_x_hat[c]
-                dx[n, c, h, w] = centered * scale[c]
+    N, C, H, W = gy.shape
+    for n in range(N):
+        for c in range(C):
+            for h in range(H):
+                for w in range(W):
+                    centered = gy[n, c, h, w] - mean_gy[c] - x_hat[n, c, h, w] * mean_gy_x_hat[c]
+                    dx[n, c, h, w] = centered * scale[c]
 
 
 # Batch norm with fewer values per channel than this runs NumPy's kernels. The loops gain
@@ -502,95 +501,97 @@ class NumbaBackend(NumpyBackend):
         kernel(numpy.ascontiguousarray(dv), dx, b_mat, win.ph, win.pw, *alg.tiles(win))
         return dx
 
-    # ---- whole layers: the team shares out planes, channels or elements ----------------
-    def _planes(self, kernel, out, *args) -> None:
-        """``kernel(*args, start, stop)`` over the team's parts of ``out``'s (n, c) planes."""
-        self.team.run(kernel, out.shape[0] * out.shape[1], out.size, *args)
+    # ---- whole layers: the team shares out planes, channels, images or elements -------
+    def _share(self, count: int, work: int, run) -> None:
+        """``run(part)`` for the team's parts of ``range(count)``, each part a slice."""
+        self.team.map(lambda bounds: run(slice(*bounds)), self.team.parts(count, work))
 
     def max_pool2d(self, x, win: Window2d):
         if not _compiled_for(x):
             return super().max_pool2d(x, win)
         y = self.empty(win.output_shape, dtype=x.dtype)
         argmax = self.empty(win.output_shape, dtype=numpy.min_scalar_type(win.kh * win.kw))
-        self._planes(_max_pool2d, y, numpy.ascontiguousarray(x), y, argmax, *_geometry(win))
+        x3, y3, arg3 = _planes(numpy.ascontiguousarray(x)), _planes(y), _planes(argmax)
+        self._share(len(y3), y.size,
+                    lambda p: _max_pool2d(x3[p], y3[p], arg3[p], *_geometry(win)))  # fmt: skip
         return y, argmax
 
     def max_pool2d_backward(self, dy, argmax, win: Window2d):
         if not _compiled_for(dy):
             return super().max_pool2d_backward(dy, argmax, win)
         dx = self.empty(win.input_shape, dtype=dy.dtype)
-        self._planes(_max_pool2d_backward, dx, dy, argmax, dx, *_geometry(win))
+        dy3, arg3, dx3 = _planes(numpy.ascontiguousarray(dy)), _planes(argmax), _planes(dx)
+        self._share(len(dx3), dx.size,
+                    lambda p: _max_pool2d_backward(dy3[p], arg3[p], dx3[p], *_geometry(win)))  # fmt: skip
         return dx
 
     def window_sum(self, x, win: Window2d):
         if not _compiled_for(x) or self.team.size < _STRIDED_MIN_THREADS:
             return super().window_sum(x, win)
         y = self.zeros(win.output_shape, dtype=x.dtype)
-        self._planes(_window_sum, y, numpy.ascontiguousarray(x), y, *_geometry(win))
+        x3, y3 = _planes(numpy.ascontiguousarray(x)), _planes(y)
+        self._share(len(y3), y.size, lambda p: _window_sum(x3[p], y3[p], *_geometry(win)))
         return y
 
     def window_sum_backward(self, dy, win: Window2d):
         if not _compiled_for(dy):
             return super().window_sum_backward(dy, win)
         dx = self.zeros(win.input_shape, dtype=dy.dtype)
-        self._planes(_window_sum_backward, dx, numpy.ascontiguousarray(dy), dx, *_geometry(win))
+        dy3, dx3 = _planes(numpy.ascontiguousarray(dy)), _planes(dx)
+        self._share(len(dx3), dx.size,
+                    lambda p: _window_sum_backward(dy3[p], dx3[p], *_geometry(win)))  # fmt: skip
         return dx
-
-    def _elements(self, kernel, out, *args) -> None:
-        """``kernel(*args, start, stop)`` over the team's parts of ``out``'s elements."""
-        self.team.run(kernel, out.size, out.size, *args)
 
     def axpy(self, a, x, y) -> None:
         if not (_compiled_for(y) and x.dtype == y.dtype and _contiguous(x, y)):
             return super().axpy(a, x, y)
-        self._elements(_axpy, y, y.dtype.type(a), x.reshape(-1), y.reshape(-1))
+        a, x1, y1 = y.dtype.type(a), x.reshape(-1), y.reshape(-1)
+        self._share(y.size, y.size, lambda k: _axpy(a, x1[k], y1[k]))
 
     def relu(self, x):
         if not (_compiled_for(x) and _contiguous(x)):
             return super().relu(x)
         y = self.empty(x.shape, x.dtype)
-        self._elements(_relu, y, x.reshape(-1), y.reshape(-1))
+        x1, y1 = x.reshape(-1), y.reshape(-1)
+        self._share(x.size, x.size, lambda k: _relu(x1[k], y1[k]))
         return y
 
     def relu_backward(self, gy, y):
         if not (_compiled_for(gy) and _contiguous(gy, y)):
             return super().relu_backward(gy, y)
         dx = self.empty(gy.shape, gy.dtype)
-        self._elements(_relu_backward, dx, gy.reshape(-1), y.reshape(-1), dx.reshape(-1))
+        gy1, y1, dx1 = gy.reshape(-1), y.reshape(-1), dx.reshape(-1)
+        self._share(gy.size, gy.size, lambda k: _relu_backward(gy1[k], y1[k], dx1[k]))
         return dx
 
     def sigmoid(self, x):
         if not (_compiled_for(x) and _contiguous(x)):
             return super().sigmoid(x)
-        flat_x, e, y = x.reshape(-1), self.empty(x.size, x.dtype), self.empty(x.shape, x.dtype)
+        y, e, one = self.empty(x.shape, x.dtype), self.empty(x.size, x.dtype), x.dtype.type(1)
+        x1, y1 = x.reshape(-1), y.reshape(-1)
 
-        def part(bounds):  # e = exp(-|x|) by NumPy's exp, then the loop, on each part
-            start, stop = bounds
-            numpy.abs(flat_x[start:stop], out=e[start:stop])
-            numpy.exp(numpy.negative(e[start:stop], out=e[start:stop]), out=e[start:stop])
-            _sigmoid(flat_x, e, x.dtype.type(1), y.reshape(-1), start, stop)
+        def part(k):  # e = exp(-|x|) by NumPy's exp, then the loop
+            numpy.exp(numpy.negative(numpy.abs(x1[k], out=e[k]), out=e[k]), out=e[k])
+            _sigmoid(x1[k], e[k], one, y1[k])
 
-        self.team.map(part, self.team.parts(x.size, x.size))
+        self._share(x.size, x.size, part)
         return y
 
     def sigmoid_backward(self, gy, y):
         if not (_compiled_for(gy) and _contiguous(gy, y)):
             return super().sigmoid_backward(gy, y)
-        dx = self.empty(gy.shape, gy.dtype)
-        one = gy.dtype.type(1)
-        self._elements(_sigmoid_backward, dx, gy.reshape(-1), y.reshape(-1), one, dx.reshape(-1))
+        dx, one = self.empty(gy.shape, gy.dtype), gy.dtype.type(1)
+        gy1, y1, dx1 = gy.reshape(-1), y.reshape(-1), dx.reshape(-1)
+        self._share(gy.size, gy.size, lambda k: _sigmoid_backward(gy1[k], y1[k], one, dx1[k]))
         return dx
-
-    def _channels(self, kernel, x, *args) -> None:
-        """``kernel(*args, start, stop)`` over the team's parts of ``x``'s channels."""
-        self.team.run(kernel, x.shape[1], x.size, *args)
 
     def batch_norm_stats(self, x):
         if not _compiled_batch_norm(x):
             return super().batch_norm_stats(x)
         mean = self.empty(x.shape[1], dtype=x.dtype)
         var = self.empty(x.shape[1], dtype=x.dtype)
-        self._channels(_batch_norm_stats, x, _as_4d(x), mean, var)
+        x4 = _as_4d(x)
+        self._share(x.shape[1], x.size, lambda c: _batch_norm_stats(x4[:, c], mean[c], var[c]))
         return mean, var
 
     def batch_norm_apply(self, x, mean, inv_std, weight=None, bias=None):
@@ -601,8 +602,9 @@ class NumbaBackend(NumpyBackend):
             weight, bias, y = numpy.ones_like(mean), numpy.zeros_like(mean), x_hat
         else:
             y = self.empty(x.shape, dtype=x.dtype)
-        self._planes(_batch_norm_apply, _as_4d(y), _as_4d(x), mean, inv_std, weight, bias,
-                     _as_4d(x_hat), _as_4d(y))  # fmt: skip
+        x4, x_hat4, y4 = _as_4d(x), _as_4d(x_hat), _as_4d(y)
+        self._share(len(x), x.size, lambda n: _batch_norm_apply(
+            x4[n], mean, inv_std, weight, bias, x_hat4[n], y4[n]))  # fmt: skip
         return x_hat, y
 
     def batch_norm_sums(self, gy, x_hat):
@@ -610,15 +612,18 @@ class NumbaBackend(NumpyBackend):
             return super().batch_norm_sums(gy, x_hat)
         sum_gy = self.empty(gy.shape[1], dtype=gy.dtype)
         sum_gy_x_hat = self.empty(gy.shape[1], dtype=gy.dtype)
-        self._channels(_batch_norm_sums, gy, _as_4d(gy), _as_4d(x_hat), sum_gy, sum_gy_x_hat)
+        gy4, x_hat4 = _as_4d(gy), _as_4d(x_hat)
+        self._share(gy.shape[1], gy.size, lambda c: _batch_norm_sums(
+            gy4[:, c], x_hat4[:, c], sum_gy[c], sum_gy_x_hat[c]))  # fmt: skip
         return sum_gy, sum_gy_x_hat
 
     def batch_norm_grad(self, gy, x_hat, scale, mean_gy, mean_gy_x_hat):
         if not _compiled_batch_norm(gy):
             return super().batch_norm_grad(gy, x_hat, scale, mean_gy, mean_gy_x_hat)
         dx = self.empty(gy.shape, dtype=gy.dtype)
-        self._planes(_batch_norm_grad, _as_4d(dx), _as_4d(gy), _as_4d(x_hat), scale, mean_gy,
-                     mean_gy_x_hat, _as_4d(dx))  # fmt: skip
+        gy4, x_hat4, dx4 = _as_4d(gy), _as_4d(x_hat), _as_4d(dx)
+        self._share(len(gy), gy.size, lambda n: _batch_norm_grad(
+            gy4[n], x_hat4[n], scale, mean_gy, mean_gy_x_hat, dx4[n]))  # fmt: skip
         return dx
 
     def warm_up(self) -> dict[str, float]:
@@ -645,17 +650,17 @@ class NumbaBackend(NumpyBackend):
             timed(self.tap_sum, numpy.ones((4, 9), dtype=dtype), win)
             _, argmax = timed(self.max_pool2d, x, win)
             timed(self.max_pool2d_backward, dy, argmax, win)
-            timed(_window_sum, x, numpy.zeros_like(dy), *_geometry(win), 0, win.n * win.c)
+            timed(_window_sum, _planes(x), _planes(numpy.zeros_like(dy)), *_geometry(win))
             timed(self.window_sum_backward, dy, win)
             timed(self.axpy, -0.5, x, x.copy())
             timed(self.relu_backward, x, timed(self.relu, x))
             timed(self.sigmoid_backward, x, timed(self.sigmoid, x))
             # The batch-norm kernels themselves: the backend keeps inputs this small for NumPy.
             stats = numpy.ones((2, win.c), dtype=dtype)
-            timed(_batch_norm_stats, x, *stats, 0, win.c)
-            timed(_batch_norm_apply, x, *stats, *stats, x.copy(), x.copy(), 0, win.n * win.c)
-            timed(_batch_norm_sums, x, x, *stats, 0, win.c)
-            timed(_batch_norm_grad, x, x, stats[0], *stats, x.copy(), 0, win.n * win.c)
+            timed(_batch_norm_stats, x, *stats)
+            timed(_batch_norm_apply, x, *stats, *stats, x.copy(), x.copy())
+            timed(_batch_norm_sums, x, x, *stats)
+            timed(_batch_norm_grad, x, x, stats[0], *stats, x.copy())
             for alg in winograd.ALGORITHMS.values():  # the ones conv2d chooses
                 tile = Window2d(n=1, c=1, h=alg.m, w=alg.m, kh=alg.r, kw=alg.r, sh=1, sw=1,
                                 ph=alg.r // 2, pw=alg.r // 2)  # fmt: skip
@@ -666,6 +671,11 @@ class NumbaBackend(NumpyBackend):
                 y = timed(self.winograd_output, v, tile, alg, name=name)
                 timed(self.winograd_output_grad, y, tile, alg, name=name)
         return seconds
+
+
+def _planes(x):
+    """(N, C, H, W) -> (N*C, H, W), a view of a contiguous array: the pooling loops' layout."""
+    return x.reshape(-1, x.shape[-2], x.shape[-1])
 
 
 def _geometry(win: Window2d) -> tuple[int, ...]:

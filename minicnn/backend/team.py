@@ -93,10 +93,6 @@ class ThreadTeam:
             results[k::share] = their
         return results
 
-    def run(self, kernel, count: int, work: int, *args) -> None:
-        """``kernel(*args, start, stop)`` for the team's parts of ``range(count)``."""
-        self.map(lambda part: kernel(*args, *part), self.parts(count, work))
-
 
 class _Worker:
     """One thread of the team: sleeps on a lock until given items, runs them, reports."""

@@ -3,7 +3,7 @@ flatten, indexing and concatenation. Their backward moves the gradient back."""
 
 from __future__ import annotations
 
-from ..backend import get_array_module
+from ..backend import backend_of, get_array_module
 from ..tensor import Function, Tensor
 
 
@@ -84,7 +84,10 @@ class Cat(Function):
                 )
         self.axis = axis
         self.sizes = [x.shape[axis] for x in xs]
-        return get_array_module(first).concatenate(xs, axis=axis)
+        backend = backend_of(first)
+        shape = first.shape[:axis] + (sum(self.sizes),) + first.shape[axis + 1 :]
+        out = backend.empty(shape, backend.xp.result_type(*xs))
+        return backend.xp.concatenate(xs, axis=axis, out=out)
 
     def backward(self, gy):
         pieces, start = [], 0
