@@ -79,12 +79,12 @@ def get_num_threads() -> int:
     team, or the numpy backend's BLAS threads (as ``torch.get_num_threads``)."""
     from .backend import current_backend
 
-    return _budget(current_backend())
+    return budget(current_backend())
 
 
-def _budget(backend) -> int:
-    """:func:`set_num_threads`'s count, else the environment's for ``backend``'s pool,
-    else the cores this process may use."""
+def budget(backend) -> int:
+    """The threads ``backend`` computes with: :func:`set_num_threads`'s count, else the
+    environment's for its pool, else the cores this process may use."""
     pool = "numba" if getattr(backend, "team", None) is not None else "blas"
     return _requested or _from_environment(pool) or available_cores()
 
@@ -108,10 +108,10 @@ def apply(backend) -> None:
     global _applied
     team = getattr(backend, "team", None)
     if team is not None:  # the numba backend: its team computes, BLAS runs inside it
-        team.resize(_budget(backend))
+        team.resize(budget(backend))
         wanted = (team.size, 1)
     else:
-        wanted = (None, _budget(backend))
+        wanted = (None, budget(backend))
     if wanted != _applied:
         from threadpoolctl import ThreadpoolController
 

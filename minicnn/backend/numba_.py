@@ -394,8 +394,11 @@ class NumbaBackend(NumpyBackend):
     conv_winograd = True  # 3x3 stride-1 convolutions in 16/36 of the products
 
     def __init__(self):
+        from ..threads import budget
+
         self.pool = BufferPool()
         self.team = _team.ThreadTeam()
+        self.team.resize(budget(self))  # resized again whenever the backend becomes active
 
     def map(self, fn, items) -> list:
         return self.team.map(fn, items)
