@@ -398,7 +398,10 @@ class NumbaBackend(NumpyBackend):
 
         self.pool = BufferPool()
         self.team = _team.ThreadTeam()
-        self.team.resize(budget(self))  # resized again whenever the backend becomes active
+        try:  # resized again whenever the backend becomes active
+            self.team.resize(budget(self))
+        except ValueError:  # a bad thread variable: said when the backend becomes active
+            pass
 
     def map(self, fn, items) -> list:
         return self.team.map(fn, items)
