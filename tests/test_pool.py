@@ -99,14 +99,14 @@ def test_small_arrays_are_left_to_numpy():
 
 
 def test_the_limit_drops_free_buffers_and_then_stops_pooling():
-    pool = small_pool(limit_bytes=3 * MIB)
+    pool = small_pool(limit_bytes=4 * MIB)
     held = pool.empty(SHAPE, numpy.float32)  # 1 MiB in use
     pool.empty((2,) + SHAPE, numpy.float32)  # 2 MiB, free again at once
     assert pool.cached_bytes == 3 * MIB
-    other = pool.empty((3, 512, 1024), numpy.uint8)  # 1.5 MiB: the free 2 MiB make room
-    assert other.base is not None and pool.cached_bytes == MIB + 3 * MIB // 2
+    other = pool.empty((5, 512, 1024), numpy.uint8)  # 2.5 MiB: the free 2 MiB make room
+    assert other.base is not None and pool.cached_bytes == MIB + 5 * MIB // 2
     too_big = pool.empty((4,) + SHAPE, numpy.float32)  # nothing free to drop: not pooled
-    assert too_big.base is None and pool.cached_bytes == MIB + 3 * MIB // 2
+    assert too_big.base is None and pool.cached_bytes == MIB + 5 * MIB // 2
     assert not numpy.shares_memory(held, other)
 
 
@@ -141,12 +141,28 @@ def test_a_limit_of_zero_turns_the_pool_off():
     assert array.base is None and pool.cached_bytes == 0
 
 
-def test_the_numba_backend_pools_arrays_from_64_kib():
+def test_the_numba_backend_pools_arrays_from_one_mib():
     numba_backend = pytest.importorskip("minicnn.backend.numba_", reason="needs numba")
     pool = numba_backend.NumbaBackend().pool
-    assert pool.min_bytes == 64 << 10
-    assert pool.empty((8 << 10,), numpy.float64).base is not None  # 64 KiB: pooled
-    assert pool.empty(((8 << 10) - 1,), numpy.float64).base is None
+    assert pool.min_bytes == MIB
+    assert pool.empty((MIB // 8,), numpy.float64).base is not None  # 1 MiB: pooled
+    assert pool.empty((MIB // 8 - 1,), numpy.float64).base is None
+
+
+def test_a_free_buffer_serves_smaller_arrays_up_to_a_quarter_of_its_size():
+    pool = small_pool()
+    big = pool.empty((4 * MIB,), numpy.uint8)
+    buffer = buffer_id(big)
+    del big
+    smaller = pool.empty((MIB + 8,), numpy.uint8)  # fits, and is more than a quarter
+    assert buffer_id(smaller) == buffer and smaller.shape == (MIB + 8,)
+    assert pool.is_original(smaller)
+    del smaller
+    tiny = pool.empty((MIB,), numpy.uint8)  # a quarter exactly: still served by it
+    assert buffer_id(tiny) == buffer
+    del tiny
+    pool.empty((4 * MIB + 1,), numpy.uint8)  # larger than any buffer: a new one
+    assert pool.allocated == 2
 
 
 def test_clear_forgets_every_buffer():

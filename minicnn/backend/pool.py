@@ -9,9 +9,8 @@ step's array of that size then gets fresh pages: one page fault per 4 KiB the fi
 each is touched, each page zeroed by the kernel (and, on a virtual machine, trapped by
 the hypervisor too). On the machine of benchmarks/README.md that cost VGG-11 a sixth of
 its training step, the 100 MiB activations of its first layers, and LeNet at batch 256 a
-fifth: 3000 faults a step in arrays of 1 to 10 MiB (and 270 at batch 32 in arrays from
-64 KiB), with the team's threads each allocating from an arena of its own. So this pool
-keeps the arrays of 64 KiB or more.
+fifth: 3000 faults a step in arrays of 1 to 10 MiB, with the team's threads each
+allocating from an arena of its own. So this pool keeps the arrays of 1 MiB or more.
 (PyTorch keeps GPU memory for reuse the same way; so does CuPy, which is why the cupy
 backend needs no pool.)
 
@@ -23,9 +22,10 @@ when the pool's own reference is the only one left::
 
     buffer free  <=>  sys.getrefcount(buffer) == the count of a buffer that only the pool holds
 
-Only buffers of at least ``min_bytes`` are pooled (64 KiB: glibc's heap reuses smaller
-ones well, and pooling them too only holds more memory), sizes must match
-exactly (a step asks for the same sizes again), and the pool holds at most
+Only buffers of at least ``min_bytes`` are pooled (1 MiB: glibc's heap reuses smaller
+ones well enough, and pooling them too holds more memory), a request takes the smallest
+free buffer of its size to 4x its size (a step asks for the same sizes again, and arrays
+it never holds at once share), and the pool holds at most
 ``limit_bytes``: past that, free buffers are dropped to make room, and if none is free,
 the caller gets an ordinary array. ``limit_bytes = 0`` turns the pool off.
 """
@@ -39,7 +39,7 @@ import weakref
 
 import numpy
 
-MIN_BYTES = 64 << 10
+MIN_BYTES = 1 << 20
 LIMIT_BYTES = 4 << 30
 
 
@@ -84,7 +84,7 @@ class BufferPool:
                 buffer = self._new_buffer(nbytes)
             if buffer is None:  # over the limit with nothing to drop
                 return numpy.empty(shape, dtype)
-            array = buffer.view(dtype).reshape(shape)
+            array = buffer[:nbytes].view(dtype).reshape(shape)
             self._handed_out[id(buffer)] = weakref.ref(array)
         return array
 
@@ -117,12 +117,16 @@ class BufferPool:
             self._handed_out.clear()
 
     def _free_buffer(self, nbytes: int):
-        buffers = self._buffers.get(nbytes, [])
-        for index in range(len(buffers)):
-            if _references(buffers, index) == _ONLY_THE_POOL:
-                buffers.append(buffers.pop(index))  # most recently used last
-                self.reused += 1
-                return buffers[-1]
+        """A free buffer of ``nbytes`` to four times that, the smallest there is: arrays of
+        other sizes that a step never holds at once share one buffer, so the pool holds
+        about what a step holds at its peak, not the most of each size."""
+        for size in sorted(size for size in self._buffers if nbytes <= size <= 4 * nbytes):
+            buffers = self._buffers[size]
+            for index in range(len(buffers)):
+                if _references(buffers, index) == _ONLY_THE_POOL:
+                    buffers.append(buffers.pop(index))  # most recently used last
+                    self.reused += 1
+                    return buffers[-1]
         return None
 
     def _new_buffer(self, nbytes: int):
