@@ -124,6 +124,12 @@ class Conv2d(Function):
                    dx[chunk] = col2im(W^T @ dy[chunk])
                    db = dy summed over (N, OH, OW)
 
+    The chunks are independent, so a backend with several threads (the numba backend's
+    team, backend/team.py) cuts the batch into one share per thread and runs the shares'
+    chunk loops at once (``backend.map`` over :func:`_shares`; on the NumPy backend, one
+    share and a plain loop). Each share adds up its own dW; the shares' sums are added
+    last.
+
     Backward unfolds each chunk again rather than keeping the columns of the forward
     pass: they would be the largest memory of a training step, and unfolding costs little
     beside the matrix products. With stride 1 and fewer output than input channels, y
@@ -161,12 +167,11 @@ class Conv2d(Function):
         """dW = sum over chunks of dy[chunk] @ im2col(x[chunk])^T.
 
         Computed transposed, dW^T += cols @ dy[chunk]^T: the same products, which BLAS
-        runs faster with the long C*kh*kw side first. Each thread's share of the batch
-        adds up its own sum; the shares' sums are added last.
+        runs faster with the long C*kh*kw side first.
         """
         backend, weight = self.backend, self.weight
 
-        def share_sum(share):
+        def sum_of_share(share):
             images, part = share
             x, gy_share = self.x[images], gy[images]
             grad_wt = backend.xp.zeros((weight[0].size, weight.shape[0]), dtype=weight.dtype)
@@ -174,7 +179,7 @@ class Conv2d(Function):
                 grad_wt += cols @ _as_columns(backend, gy_share[chunk]).T
             return grad_wt
 
-        grad_wt = sum(backend.map(share_sum, _shares(backend, self.win)))
+        grad_wt = sum(backend.map(sum_of_share, _shares(backend, self.win)))
         return grad_wt.T.reshape(weight.shape)
 
     def _grad_input(self, gy):
@@ -199,14 +204,14 @@ class Conv2d(Function):
         w = weight.reshape(out_channels, -1)
         grad_x = self.backend.empty(win.input_shape, gy.dtype)
 
-        def share(share):
+        def compute(share):
             images, part = share
             gy_share, grad_x_share = gy[images], grad_x[images]
             for chunk, chunk_win in _chunks(self.backend, part, gy.itemsize, weight.nbytes):
                 cols = self.backend.matmul(w.T, _as_columns(self.backend, gy_share[chunk]))
                 self.backend.col2im(cols, chunk_win, out=grad_x_share[chunk])
 
-        self.backend.map(share, _shares(self.backend, win))
+        self.backend.map(compute, _shares(self.backend, win))
         return grad_x
 
     def _window(self, x, weight, bias) -> Window2d:
@@ -240,7 +245,7 @@ def _correlate(backend, x, weight, win: Window2d, bias=None):
     w = weight.reshape(weight.shape[0], -1)
     y = backend.empty((win.n, w.shape[0], win.oh, win.ow), x.dtype)
 
-    def share(share):
+    def compute(share):
         images, part = share
         y_share = y[images]
         for chunk, chunk_win, cols in _unfold(backend, x[images], part, w.nbytes):
@@ -250,7 +255,7 @@ def _correlate(backend, x, weight, win: Window2d, bias=None):
             out = out.reshape(w.shape[0], chunk_win.n, win.oh, win.ow)
             y_share[chunk] = out.transpose(1, 0, 2, 3)
 
-    backend.map(share, _shares(backend, win))
+    backend.map(compute, _shares(backend, win))
     return y
 
 
@@ -268,7 +273,7 @@ def _correlate_by_taps(backend, x, weight, win: Window2d, bias=None):
     taps = weight.transpose(2, 3, 0, 1).reshape(kh * kw * out_channels, in_channels)
     y = backend.empty((win.n, out_channels, win.oh, win.ow), x.dtype)
 
-    def share(share):
+    def compute(share):
         images, part = share
         x_share, y_share = x[images], y[images]
         for chunk, chunk_win in _chunks(backend, part, x.itemsize, weight.nbytes):
@@ -277,7 +282,7 @@ def _correlate_by_taps(backend, x, weight, win: Window2d, bias=None):
             if bias is not None:
                 y_share[chunk] += bias.reshape(-1, 1, 1)
 
-    backend.map(share, _shares(backend, win))
+    backend.map(compute, _shares(backend, win))
     return y
 
 
@@ -300,7 +305,7 @@ def _correlate_winograd(backend, x, weight, win: Window2d, alg: winograd.Algorit
     u = winograd.transform_weight(backend.xp, weight, alg)
     y = backend.empty((win.n, weight.shape[0], win.oh, win.ow), x.dtype)
 
-    def share(share):
+    def compute(share):
         images, part = share
         x_share, y_share = x[images], y[images]
         for chunk, chunk_win in _winograd_chunks(part, alg, weight.shape[0], x.itemsize):
@@ -309,7 +314,7 @@ def _correlate_winograd(backend, x, weight, win: Window2d, alg: winograd.Algorit
             if bias is not None:
                 y_share[chunk] += bias.reshape(-1, 1, 1)
 
-    backend.map(share, _shares(backend, win))
+    backend.map(compute, _shares(backend, win))
     return y
 
 
@@ -325,7 +330,7 @@ def _winograd_backward(backend, gy, x, weight, win: Window2d, alg, need_x, need_
     u = winograd.transform_weight(xp, weight, alg)
     grad_x = backend.empty(win.input_shape, gy.dtype) if need_x else None
 
-    def share(share):  # returns this share's sum of dU
+    def compute(share):  # dx of the share's images, and the share's sum of dU
         images, part = share
         x_share, gy_share = x[images], gy[images]
         grad_u = xp.zeros_like(u) if need_w else None
@@ -339,7 +344,7 @@ def _winograd_backward(backend, gy, x, weight, win: Window2d, alg, need_x, need_
                 grad_x[images][chunk] = backend.winograd_input_grad(grad_v, chunk_win, alg)
         return grad_u
 
-    grad_us = backend.map(share, _shares(backend, win))
+    grad_us = backend.map(compute, _shares(backend, win))
     grad_w = winograd.transform_weight_grad(xp, sum(grad_us), alg) if need_w else None
     return grad_x, grad_w
 
