@@ -233,7 +233,7 @@ def _header(rate: float, gemm_threads: int, engines, memory: bool, clock: str,
         f"float32 GEMM rate (NumPy, 2048^3, {gemm_threads} BLAS threads): "
         f"{rate / 1e9:.1f} GFLOP/s",
         f"{threads_line}; {clock} clock",
-        *(f"- {line}" for line in common.library_report("torch" in engines, bool(threads))),
+        *(f"- {line}" for line in common.library_report("torch" in engines, threads)),
         "Peak memory: " + ("VmHWM - VmRSS across one step (see benchmarks/common.py)" if memory
                            else "not measured (no /proc/self/clear_refs)"),
     ]  # fmt: skip

@@ -184,7 +184,7 @@ def main(argv=None) -> None:
         f"Machine: {common.machine_line()}",
         f"float32 GEMM rate (NumPy, 2048^3): {rate / 1e9:.1f} GFLOP/s; {args.threads} threads; "
         f"{args.clock} clock",
-        *(f"- {line}" for line in common.library_report(with_torch)),
+        *(f"- {line}" for line in common.library_report(with_torch, args.threads)),
     ])  # fmt: skip
     print(header, flush=True)
 

@@ -83,7 +83,7 @@ def main(argv=None) -> None:
     header = "\n".join([
         f"Machine: {common.machine_line()}",
         "Threads: each engine's default (no thread variables set); wall clock, start to exit",
-        *(f"- {line}" for line in common.library_report(with_torch=True, set_threads=False)),
+        *(f"- {line}" for line in common.library_report(with_torch=True)),
     ])  # fmt: skip
     print(header, flush=True)
     results = []

@@ -136,11 +136,11 @@ def blas_threads() -> int:
     return os.cpu_count() or 1
 
 
-def library_report(with_torch: bool, set_threads: bool = True) -> list[str]:
+def library_report(with_torch: bool, torch_threads: int | None = None) -> list[str]:
     """One line per thread pool that minicnn (and PyTorch) use: kernel, version, threads.
 
-    ``set_threads``: PyTorch gets as many threads as NumPy's BLAS has (bench_nets with
-    ``--threads``); otherwise it keeps its default, as a user gets it.
+    ``torch_threads``: what the benchmark gives PyTorch (bench_nets with ``--threads``);
+    None: PyTorch keeps its default, as a user gets it.
     """
     from threadpoolctl import threadpool_info
 
@@ -162,8 +162,8 @@ def library_report(with_torch: bool, set_threads: bool = True) -> list[str]:
     if with_torch:
         import torch
 
-        if set_threads:
-            torch.set_num_threads(blas_threads())  # as the benchmark workers do
+        if torch_threads:
+            torch.set_num_threads(torch_threads)  # as the benchmark workers do
         lines.append(
             f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
             f"oneDNN (mkldnn) {'available' if torch.backends.mkldnn.is_available() else 'absent'}"

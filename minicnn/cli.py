@@ -14,6 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy
+
 from . import models, threads
 from .backend import available_backends, current_backend, manual_seed, use_backend
 
@@ -33,13 +35,31 @@ def main(argv=None) -> int:
         checkpoint = Path(args.out or f"runs/{args.model}") / "checkpoint.npz"
         if not checkpoint.exists():
             parser.error(f"argument --resume: no checkpoint to resume from at {checkpoint}")
+    for argument in ("resize", "size"):  # an image side the network accepts
+        if getattr(args, argument, None) is not None:
+            _check_side(parser, args.model, args.__dict__[argument], f"--{argument}")
     return args.run(args)
+
+
+def _check_side(parser, model: str, side: int, argument: str) -> None:
+    net = models.get(model)
+    try:
+        net.check_input(numpy.empty((0, net.in_channels, side, side), numpy.float32))
+    except ValueError as error:
+        parser.error(f"argument {argument}: {error}")
 
 
 def _whole_number(text: str) -> int:
     """argparse type: a whole number >= 1."""
     if not text.strip().isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)
+
+
+def _natural_number(text: str) -> int:
+    """argparse type: a whole number >= 0."""
+    if not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
     return int(text)
 
 
@@ -71,7 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--limit", type=_whole_number, help="use only the first LIMIT training and test images"
     )
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=_natural_number, default=0)
     train.add_argument(
         "--out", help="folder for metrics, curves and checkpoints (default runs/MODEL)"
     )

@@ -14,7 +14,8 @@ minicnn owns the budget and gives the cores to one pool at a time:
 - the numpy backend (the reference) runs on the calling thread, with ``n`` BLAS threads.
 
 By default ``n`` is the number of cores this process may run on (``os.sched_getaffinity``:
-a container's or ``taskset``'s limit, not the machine's count). The usual variables win
+``taskset``'s or a cpuset's limit, not the machine's count; a CPU *quota*, such as
+``docker --cpus``, is not seen there: set ``OMP_NUM_THREADS`` or ``--threads`` then). The usual variables win
 when set, each for the pool it names: ``NUMBA_NUM_THREADS`` for the numba backend's team,
 ``OPENBLAS_NUM_THREADS`` or ``MKL_NUM_THREADS`` for the numpy backend's BLAS, and
 ``OMP_NUM_THREADS`` for both where those are unset. :func:`set_num_threads` (``--threads``
@@ -37,7 +38,6 @@ THREAD_VARIABLES = {
 }
 
 _requested: int | None = None  # set_num_threads's n; None: the defaults above
-_applied: tuple | None = None  # (team size or None, BLAS threads) last given to the pools
 
 
 def available_cores() -> int:
@@ -105,19 +105,15 @@ def set_num_threads(n: int) -> None:
 def apply(backend) -> None:
     """Give the pools their threads for computing on ``backend``: the backend registry
     calls this whenever the active backend changes."""
-    global _applied
-    team = getattr(backend, "team", None)
-    if team is not None:  # the numba backend: its team computes, BLAS runs inside it
-        team.resize(budget(backend))
-        wanted = (team.size, 1)
-    else:
-        wanted = (None, budget(backend))
-    if wanted != _applied:
-        from threadpoolctl import ThreadpoolController
+    from threadpoolctl import ThreadpoolController
 
-        # A new controller each time: it finds the BLAS libraries loaded since the last.
-        ThreadpoolController().limit(limits=wanted[1], user_api="blas")
-        _applied = wanted
+    team = getattr(backend, "team", None)
+    threads = budget(backend)
+    if team is not None:  # the numba backend: its team computes, BLAS runs inside it
+        team.resize(threads)
+        threads = 1
+    # A new controller each time: it finds the BLAS libraries loaded since the last.
+    ThreadpoolController().limit(limits=threads, user_api="blas")
 
 
 def thread_pools() -> dict[str, int]:

@@ -172,7 +172,9 @@ def fit(
     and continues: same data order, same dropout draws, same result as a run that was
     never interrupted. ``progress`` shows a tqdm bar (default: when stderr is a terminal).
     """
-    if isinstance(num_epochs, bool) or not isinstance(num_epochs, int) or num_epochs < 1:
+    if isinstance(num_epochs, bool) or not isinstance(num_epochs, int | numpy.integer) or (
+        num_epochs < 1
+    ):
         raise ValueError(f"fit: num_epochs must be a whole number >= 1, got {num_epochs!r}")
     out = Path(out) if out is not None else None
     loss_fn = nn.CrossEntropyLoss()

@@ -29,6 +29,9 @@ REPO = Path(__file__).resolve().parents[1]
         (["--threads", "0"], "argument --threads: expected a whole number >= 1, got '0'"),
         (["--resume"], "argument --resume: no checkpoint to resume from at"),
         (["--backend", "tpu"], "argument --backend: invalid choice: 'tpu'"),
+        (["--seed", "-1"], "argument --seed: expected a whole number >= 0, got '-1'"),
+        (["--resize", "2"], "argument --resize: lenet: input of shape (0, 1, 2, 2) is too small: "
+                            "this network needs (N, 1, H, W) with H x W between 28x28 and 31x31"),
     ],
     ids=lambda value: value if isinstance(value, str) else " ".join(value),
 )
@@ -78,3 +81,12 @@ def test_a_bad_environment_is_refused_with_the_valid_choices(tmp_path, variable,
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert not out.exists()
+
+
+def test_a_size_the_network_cannot_take_is_refused(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["summary", "vgg11", "--size", "100"])
+    assert stopped.value.code == 2
+    error = capsys.readouterr().err
+    assert "argument --size: vgg11: input of shape (0, 1, 100, 100) is too small" in error
+    assert "Traceback" not in error

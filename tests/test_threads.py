@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -103,7 +104,65 @@ def test_an_error_in_a_part_is_raised_after_every_part_ended():
     assert sorted(finished) == [0, 2]
 
 
+def test_an_interrupt_waits_for_every_part_and_leaves_the_team_in_step():
+    """Ctrl-C in the caller's own part: the workers' parts still finish before map
+    raises, and the next operation gets its own results, not the interrupted one's."""
+    team = ThreadTeam(2)
+    finished = []
+
+    def item(k):
+        if k == 0:
+            raise KeyboardInterrupt
+        time.sleep(0.1)
+        finished.append(k)
+
+    with pytest.raises(KeyboardInterrupt):
+        team.map(item, range(2))
+    assert finished == [1]
+    assert team.map(lambda k: k * 10, range(2)) == [0, 10]
+
+
+def test_two_threads_may_use_one_team_at_once():
+    team = ThreadTeam(2)
+    results = {}
+
+    def user(name):
+        results[name] = [team.map(lambda k: (name, k), range(4)) for _ in range(200)]
+
+    users = [threading.Thread(target=user, args=(name,)) for name in "ab"]
+    for thread in users:
+        thread.start()
+    for thread in users:
+        thread.join(timeout=60)
+    for name in "ab":
+        assert results[name] == [[(name, k) for k in range(4)]] * 200
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork (POSIX)")
+def test_a_forked_child_computes_with_a_team_of_its_own():
+    team = ThreadTeam(2)
+    assert team.map(lambda k: k, range(2)) == [0, 1]
+    child = os.fork()
+    if child == 0:  # the child: its parent's workers are not here
+        signal.alarm(20)  # a hang would end the child, not the test run
+        ok = team.size == 1 and team.map(lambda k: k + 1, range(2)) == [1, 2]
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert team.map(lambda k: k, range(2)) == [0, 1]  # the parent's team still works
+
+
 # ---- the budget ----------------------------------------------------------------------
+def test_blas_is_held_to_one_thread_again_after_someone_else_raised_it(restore_threads):
+    from threadpoolctl import threadpool_limits
+
+    with mc.use_backend("numba"):
+        mc.set_num_threads(2)
+        threadpool_limits(2)  # another library, or the user, between two calls
+        mc.set_num_threads(2)
+        assert blas_threads() == 1
+
+
 def test_set_num_threads_sizes_the_team_and_keeps_blas_on_one_thread(restore_threads):
     with mc.use_backend("numba") as backend:
         mc.set_num_threads(3)

@@ -134,9 +134,9 @@ def _activate(backend) -> None:
     """Make ``backend`` the active one (None: choose again on next use), and give the
     thread pools their threads for it (minicnn/threads.py)."""
     global _current
-    _current = backend
     if backend is not None:
-        threads.apply(backend)
+        threads.apply(backend)  # first: a bad thread variable leaves the active one as it was
+    _current = backend
 
 
 def current_backend():

@@ -8,19 +8,24 @@ numba backend uses neither pool. It owns one team of ``size`` threads, the calle
 ``size - 1`` workers, and cuts each operation into pieces that write disjoint parts of
 the output: chunks of a batch for a convolution (each chunk's im2col, matrix product and
 col2im on one thread, BLAS single-threaded), ranges of (image, channel) planes for
-pooling and batch norm, ranges of elements for ReLU. Idle workers wait on a lock and
-take no CPU, so nothing spins while another thread computes.
+pooling, of channels or images for batch norm, of elements for ReLU. Idle workers wait
+on a lock and take no CPU, so nothing spins while another thread computes.
 
 The loops are compiled with ``nogil=True`` and NumPy's products release the GIL too, so
 the pieces do run at once; only the few lines of Python around them take turns.
 
 A piece that itself asks for a team (a matrix product inside a convolution's share) runs
-on its own thread: the team never waits for itself.
+on its own thread: the team never waits for itself. So does an operation that another
+thread asks for while the team is busy (two threads training at once), and a process
+forked from this one starts with a team of one (its parent's workers are not in it).
+NumPy's error state (``numpy.errstate``) is per thread: parts on workers keep the default.
 """
 
 from __future__ import annotations
 
+import os
 import threading
+import weakref
 
 #: Work smaller than this runs on the calling thread alone: waking a sleeping worker
 #: costs tens of microseconds, more than a small loop or product gains from sharing it
@@ -41,7 +46,9 @@ class ThreadTeam:
 
     def __init__(self, size: int = 1):
         self._workers: list[_Worker] = []
+        self._lock = threading.Lock()  # one operation at a time: held while one runs
         self.resize(size)
+        _teams.add(self)
 
     @property
     def size(self) -> int:
@@ -49,10 +56,11 @@ class ThreadTeam:
 
     def resize(self, size: int) -> None:
         """Use ``size`` threads from now on (the caller plus ``size - 1`` workers)."""
-        while self.size > size:
-            self._workers.pop().stop()
-        while self.size < size:
-            self._workers.append(_Worker())
+        with self._lock:
+            while self.size > size:
+                self._workers.pop().stop()
+            while self.size < size:
+                self._workers.append(_Worker())
 
     def parts(self, count: int, work: int, minimum: int | None = None):
         """``range(count)`` cut into one (start, stop) per thread, as even as can be; one
@@ -71,8 +79,16 @@ class ThreadTeam:
         piece outlives the operation it belongs to.
         """
         items = list(items)
-        if len(items) <= 1 or self.size == 1 or getattr(_local, "busy", False):
+        if len(items) <= 1 or getattr(_local, "busy", False):
             return [fn(item) for item in items]
+        if not self._lock.acquire(blocking=False):  # busy with another thread's operation
+            return [fn(item) for item in items]
+        try:
+            return self._share_out(fn, items)
+        finally:
+            self._lock.release()
+
+    def _share_out(self, fn, items) -> list:
         helpers = self._workers[: len(items) - 1]
         share = len(helpers) + 1
         for k, worker in enumerate(helpers, start=1):
@@ -82,7 +98,7 @@ class ThreadTeam:
             mine = [fn(item) for item in items[0::share]]
         finally:
             _local.busy = False
-            outcomes = [worker.finish() for worker in helpers]  # waits for every one
+            outcomes = _finish_all(helpers)  # even on Ctrl-C: no part outlives the call
         for ok, outcome in outcomes:
             if not ok:
                 raise outcome
@@ -92,6 +108,37 @@ class ThreadTeam:
         for k, their in enumerate(theirs, start=1):
             results[k::share] = their
         return results
+
+
+def _finish_all(helpers) -> list:
+    """Every helper's outcome, waiting for each even through a KeyboardInterrupt (raised
+    once all have finished): a worker left running would write into arrays the caller
+    goes on to use, and hand its result to the next operation."""
+    outcomes, interrupt = [], None
+    for worker in helpers:
+        while True:
+            try:
+                outcomes.append(worker.finish())
+                break
+            except KeyboardInterrupt as error:
+                interrupt = error
+    if interrupt is not None:
+        raise interrupt
+    return outcomes
+
+
+_teams: weakref.WeakSet = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child has only the thread that forked: its teams start again with one."""
+    for team in _teams:
+        team._workers = []
+        team._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class _Worker:
