@@ -68,10 +68,8 @@ def _variable(name: str) -> int | None:
 
 def _from_environment(pool: str) -> int | None:
     """The count the user's environment gives ``pool`` ("blas" or "numba"), or None."""
-    for name, pools in THREAD_VARIABLES.items():
-        if pool in pools and _variable(name) is not None:
-            return _variable(name)
-    return None
+    counts = (_variable(name) for name, pools in THREAD_VARIABLES.items() if pool in pools)
+    return next((count for count in counts if count is not None), None)
 
 
 def get_num_threads() -> int:
