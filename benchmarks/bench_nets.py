@@ -120,7 +120,7 @@ def worker(engine, name, batch, mode, warmup, repeat, clock) -> dict:
 
 
 def _pooled_bytes(engine: str) -> int:
-    """What the numba backend's buffer pool holds from earlier steps (backend/pool.py):
+    """What the numba backend's buffer pool holds from earlier steps (engine_room/pool.py):
     part of a step's memory, though it is resident before the step starts."""
     pool = getattr(mc.get_backend(engine), "pool", None) if engine != "torch" else None
     return pool.cached_bytes if pool is not None else 0

@@ -1,4 +1,4 @@
-"""Reproduce the book's table (REFERENCE.md section 4): each network trained by minicnn
+"""Reproduce the book's results (the closing lines D2L 7.6 and 8.1-8.7 print): each network trained by minicnn
 and by PyTorch with the same recipe, the same starting weights, the same files and the
 same shuffled order, then one markdown table.
 

@@ -1,5 +1,6 @@
 """A per-layer table of a network: what the book prints by hand in each section
-("Conv2d output shape: (1, 6, 28, 28)"), plus parameters, FLOPs and activation memory.
+("Conv2d output shape: (1, 6, 28, 28)"), plus the algorithm each layer computes with,
+its receptive field, parameters, FLOPs and activation memory.
 
 >>> print(mc.summary(mc.models.lenet(), (1, 1, 28, 28)))           # every layer
 >>> print(mc.summary(mc.models.resnet18(), (1, 1, 224, 224), depth=1))  # top-level blocks
@@ -19,7 +20,7 @@ import numpy
 
 from . import nn
 from .backend import current_backend, pair
-from .tensor import Tensor, no_grad
+from .tensor import Tensor
 
 
 @dataclass
@@ -34,6 +35,8 @@ class Row:
     params: int
     flops: int
     activation_bytes: int
+    algorithm: str = ""  # how the layer computes on this backend: "im2col", "taps", ...
+    receptive_field: str = ""  # the input pixels one output pixel sees: "5x5", or "all"
 
 
 @dataclass(repr=False)
@@ -50,25 +53,28 @@ class Summary:
     dtype: numpy.dtype = field(default=numpy.dtype(numpy.float32))
 
     def __str__(self) -> str:
-        header = ("layer", "type", "output shape", "params", "FLOPs", "activations")
+        header = ("layer", "type", "output shape", "algorithm", "receptive field", "params",
+                  "FLOPs", "activations")  # fmt: skip
         body = [
             (
                 row.path or "(net)",
                 row.type,
                 _shape_text(row.output_shape),
+                row.algorithm,
+                row.receptive_field,
                 f"{row.params:,}",
                 f"{row.flops:,}",
                 _bytes_text(row.activation_bytes),
             )
             for row in self.rows
         ]
-        total = ("total", "", "", f"{self.total_params:,}", f"{self.total_flops:,}",
+        total = ("total", "", "", "", "", f"{self.total_params:,}", f"{self.total_flops:,}",
                  _bytes_text(self.total_activation_bytes))  # fmt: skip
-        widths = [max(len(line[k]) for line in [header, *body, total]) for k in range(6)]
+        widths = [max(len(line[k]) for line in [header, *body, total]) for k in range(8)]
 
         def format_line(cells):  # text columns to the left, numbers to the right
             return "  ".join(
-                cell.ljust(width) if k < 3 else cell.rjust(width)
+                cell.ljust(width) if k < 5 else cell.rjust(width)
                 for k, (cell, width) in enumerate(zip(cells, widths, strict=True))
             ).rstrip()
 
@@ -94,7 +100,17 @@ def summary(model: nn.Module, input_shape, dtype=None, depth: int | None = None)
       on; leaves above that depth keep their own row.
     - ``dtype``: the input's dtype; by default the parameters' (float32 for a new network).
 
-    The pass runs in evaluation mode without a graph, on the active backend; every
+    ``algorithm`` says how each layer computes on the active backend: a Conv2d by
+    "im2col" (the chapter's way, and always with ``mc.config.reference``), "taps" or
+    "Winograd F(2x2, 3x3)" (the engine room's choices, engine_room/conv.py); pooling by
+    "window max" or "window mean", Linear by "matmul". ``receptive field`` is the
+    chapter's idea made visible: how many input pixels (rows x columns) one output pixel
+    of the layer depends on. Each convolution or pooling window of side k and stride s
+    widens it by (k - 1) times the product of the strides before it; "all" after a
+    global pooling or a Linear layer. Where branches meet (Inception's cat, ResNet's
+    addition) the widest branch counts.
+
+    The pass runs in evaluation mode on the active backend (no backward runs); every
     module's ``training`` flag is restored afterwards, and no statistic is updated.
 
     FLOPs count one forward pass, a multiply-add as 2, per leaf layer, for the batch:
@@ -124,14 +140,14 @@ def summary(model: nn.Module, input_shape, dtype=None, depth: int | None = None)
     dtype = numpy.dtype(dtype)
     backend = params[0].backend if params else current_backend()  # where the model is
     x = numpy.random.default_rng(0).standard_normal(shape).astype(dtype)  # own generator:
-    x = Tensor(backend.asarray(x))  # the global seed's draws are left alone
+    x = Tensor(backend.asarray(x), requires_grad=True)  # the global seed's draws are left
+    # alone; a graph is recorded (no backward runs) to trace where branches meet
 
-    recorder = _Recorder(model, depth)
+    recorder = _Recorder(model, depth, x)
     modes = [(module, module.training) for module in model.modules()]
     model.eval()
     try:
-        with no_grad():
-            output = model(x)
+        output = model(x)
     finally:
         recorder.remove()
         for module, training in modes:
@@ -155,7 +171,8 @@ class _Recorder:
     inside it, so ``open`` holds the rows whose forward is running.
     """
 
-    def __init__(self, model: nn.Module, depth: int | None):
+    def __init__(self, model: nn.Module, depth: int | None, network_input: Tensor):
+        self.fields = _ReceptiveFields(network_input)
         self.rows: list[Row] = []
         self.open: list[list[int]] = []  # FLOPs so far of each block being run
         self.leaf_flops = self.leaf_bytes = 0
@@ -173,9 +190,11 @@ class _Recorder:
         def forward(*args, **kwargs):
             if gets_row:
                 self.open.append([0])
+            x = args[0] if args else None
             output = original(*args, **kwargs)
+            field = self.fields.after(module, x, output) if is_leaf else self.fields.of(output)
             if is_leaf:
-                flops = layer_flops(module, args[0] if args else None, output)
+                flops = layer_flops(module, x, output)
                 self.leaf_flops += flops
                 self.leaf_bytes += _nbytes(output)
                 for counter in self.open:
@@ -184,7 +203,8 @@ class _Recorder:
                 self.rows.append(
                     Row(path, type(module).__name__, _shape_of(output),
                         sum(p.size for p in module.parameters()), self.open.pop()[0],
-                        _nbytes(output))
+                        _nbytes(output), layer_algorithm(module, x) if is_leaf else "",
+                        _field_text(field))
                 )  # fmt: skip
             return output
 
@@ -195,6 +215,92 @@ class _Recorder:
         for module in self.wrapped:
             module.__dict__.pop("forward", None)
 
+
+class _ReceptiveFields:
+    """The receptive field (rows, columns) of every tensor of the pass, with the product
+    of the strides (rows, columns) that led to it; a field of None is "all".
+
+    Leaf layers compute their output's field from their input's (:meth:`after`). A tensor
+    that a block computed in its own arithmetic (``relu(Y + X)``, Inception's ``cat``) is
+    traced through the autograd graph to the layers it came from: the widest of their
+    fields is its own.
+    """
+
+    INPUT = ((1, 1), (1, 1))  # a pixel of the network's input sees itself
+
+    def __init__(self, network_input: Tensor):
+        self.network_input = network_input
+        self.by_function: dict[int, tuple] = {}  # id(creator of a tensor) -> (field, jump)
+        self.held: list = []  # what the ids refer to, alive until the summary is done
+
+    def of(self, tensor):
+        if not isinstance(tensor, Tensor):
+            return None, None
+        if tensor.creator is None:
+            return self.INPUT if tensor is self.network_input else (None, None)
+        return self._of_function(tensor.creator)
+
+    def _of_function(self, fn):
+        if id(fn) not in self.by_function:
+            fields = [self.of(t) if isinstance(t, Tensor) else self._of_function(t.creator)
+                      for t in fn.inputs or ()]  # fmt: skip
+            fields = [fj for fj in fields if fj != (None, None)]  # weights have no field
+            self._remember(fn, max(fields, key=_area, default=self.INPUT))
+        return self.by_function[id(fn)]
+
+    def after(self, module, x, y):
+        """The field of leaf ``module``'s output ``y``, computed from its input ``x``'s."""
+        field, jump = self.of(x)
+        if field is not None:
+            if isinstance(module, nn.Conv2d | nn.MaxPool2d | nn.AvgPool2d):
+                (kh, kw), (sh, sw) = _kernel_and_stride(module)
+                field = (field[0] + (kh - 1) * jump[0], field[1] + (kw - 1) * jump[1])
+                jump = (jump[0] * sh, jump[1] * sw)
+            elif isinstance(module, nn.AdaptiveAvgPool2d | nn.Linear | nn.Flatten):
+                field, jump = None, None
+        if isinstance(y, Tensor) and y.creator is not None and y is not x:
+            self._remember(y.creator, (field, jump))
+        return field, jump
+
+    def _remember(self, fn, field_and_jump) -> None:
+        self.by_function[id(fn)] = field_and_jump
+        self.held.append(fn)
+
+
+def _area(field_and_jump) -> float:
+    field = field_and_jump[0]
+    return float("inf") if field is None else field[0] * field[1]
+
+
+def _kernel_and_stride(module):
+    name = type(module).__name__
+    kernel = pair(module.kernel_size, "kernel_size", name)
+    stride = module.stride if module.stride is not None else module.kernel_size
+    return kernel, pair(stride, "stride", name)
+
+
+def _field_text(field_and_jump) -> str:
+    field = field_and_jump[0] if field_and_jump else None
+    return "all" if field is None else f"{field[0]}x{field[1]}"
+
+
+def layer_algorithm(module: nn.Module, x) -> str:
+    """How leaf ``module`` computes on input ``x``, on the backend that holds ``x``."""
+    if isinstance(module, nn.Conv2d) and isinstance(x, Tensor):
+        from .functional.conv import conv2d_algorithm
+
+        return conv2d_algorithm(x.data, module.weight.shape, module.stride, module.padding)
+    for types, name in _ALGORITHMS:
+        if isinstance(module, types):
+            return name
+    return ""
+
+
+_ALGORITHMS = (
+    (nn.MaxPool2d, "window max"),
+    (nn.AvgPool2d | nn.AdaptiveAvgPool2d, "window mean"),
+    (nn.Linear, "matmul"),
+)
 
 _PER_ELEMENT = (  # FLOPs per output element of the elementwise layers
     ((nn.BatchNorm1d, nn.BatchNorm2d, nn.Sigmoid, nn.Tanh), 4),

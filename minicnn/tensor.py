@@ -120,21 +120,13 @@ class Tensor:
                     f"backward(): grad can be implicit only for a scalar, shape is {self.shape}"
                 )
             grad = self.backend.xp.ones_like(self.data)
-        elif isinstance(grad, Tensor):
-            grad = grad.data
-        if not self.backend.is_array(grad):  # a number, a list, or an array of another device
-            grad = self.backend.asarray(grad, dtype=None if _is_array(grad) else self.dtype)
-        if tuple(grad.shape) != self.shape:
-            raise ValueError(
-                f"backward(): grad has shape {tuple(grad.shape)} but the tensor has shape "
-                f"{self.shape}; they must be equal"
-            )
+        else:
+            grad = self._given_grad(grad)
         if self.creator is None:  # a leaf: d(self)/d(self) = 1
             _accumulate_leaf(self, grad)
             return
 
         grads = {id(self.creator): grad}  # function -> gradient of its output
-        handed_out = {id(grad)}  # arrays that something holds besides the leaf given them
         for fn in _topological_order(self.creator):
             grad_output = grads.pop(id(fn))
             grad_inputs = fn.backward(grad_output)
@@ -144,13 +136,26 @@ class Tensor:
                 if grad_input is None or not tensor.requires_grad:
                     continue
                 if tensor.creator is None:
-                    _accumulate_leaf(tensor, grad_input, borrowed=id(grad_input) in handed_out)
-                else:
+                    _accumulate_leaf(tensor, grad_input)
+                else:  # paths that meet add up
                     key = id(tensor.creator)
                     grads[key] = grads[key] + grad_input if key in grads else grad_input
-                handed_out.add(id(grad_input))
             if not retain_graph:
                 fn.release()
+
+    def _given_grad(self, grad):
+        """The caller's ``grad`` as an array of this tensor's backend and shape: a copy,
+        so that no leaf keeps the caller's own array as its gradient."""
+        if isinstance(grad, Tensor):
+            grad = grad.data
+        if not self.backend.is_array(grad):  # a number, a list, or an array of another device
+            grad = self.backend.asarray(grad, dtype=None if _is_array(grad) else self.dtype)
+        if tuple(grad.shape) != self.shape:
+            raise ValueError(
+                f"backward(): grad has shape {tuple(grad.shape)} but the tensor has shape "
+                f"{self.shape}; they must be equal"
+            )
+        return grad.copy()
 
     def zero_grad(self) -> None:
         self.grad = None
@@ -216,6 +221,9 @@ class Tensor:
     def mean(self, axis=None, keepdims=False):
         return F.mean(self, axis, keepdims)
 
+    def max(self, axis: int, keepdims=False):
+        return F.max(self, axis, keepdims)
+
     def reshape(self, *shape):
         return F.reshape(self, shape[0] if len(shape) == 1 else shape)
 
@@ -234,17 +242,14 @@ class Tensor:
         return Tensor(self.data.argmax(axis=axis))
 
 
-def _accumulate_leaf(tensor: Tensor, grad, borrowed: bool = True) -> None:
+def _accumulate_leaf(tensor: Tensor, grad) -> None:
     """Leaves keep their gradient; a second path (or a second backward) adds to it.
 
-    The first gradient must become the leaf's own. An array that backward computed for
-    this leaf alone is taken as it is; a view (a broadcast, a slice) or an array held
-    elsewhere too (the caller's ``grad``; ``a + b`` hands one array to both inputs) is
-    copied.
+    The first gradient becomes the leaf's own array: ``backend.adopt_grad`` gives a
+    copy, or the array itself where the backend knows no one else holds it.
     """
     if tensor.grad is None:
-        own = not borrowed and tensor.backend.owns_memory(grad)
-        tensor.grad = Tensor(grad if own else grad.copy())
+        tensor.grad = Tensor(tensor.backend.adopt_grad(grad))
     else:
         tensor.grad = Tensor(tensor.grad.data + grad)
 

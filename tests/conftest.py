@@ -46,16 +46,16 @@ def rng():
 def threads(request, backend, monkeypatch):
     """The test once on one thread and once with the backend's work shared out among a
     team of 3 even at the tests' tiny sizes (uneven shares, a share of one image). Only
-    the numba backend has a team (backend/team.py); the others compute the same either way."""
+    the numba backend has a team (engine_room/team.py); the others compute the same either way."""
     team = getattr(backend, "team", None)
     if team is None:
         yield 1
         return
-    from minicnn.backend import team as team_module
+    from minicnn.engine_room import tuning
 
-    monkeypatch.setattr(team_module, "PARALLEL_MIN_ELEMENTS", 0)
-    monkeypatch.setattr(team_module, "PARALLEL_MIN_MULTIPLY_ADDS", 0)
-    monkeypatch.setattr(team_module, "PARALLEL_MIN_COLUMNS", 0)
+    monkeypatch.setattr(tuning, "PARALLEL_MIN_ELEMENTS", 0)
+    monkeypatch.setattr(tuning, "PARALLEL_MIN_MULTIPLY_ADDS", 0)
+    monkeypatch.setattr(tuning, "PARALLEL_MIN_COLUMNS", 0)
     size = team.size
     team.resize(request.param)
     yield request.param

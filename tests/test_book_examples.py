@@ -1,4 +1,4 @@
-"""Every numeric example of REFERENCE.md section 1 (D2L 7.2-7.5), through the library,
+"""Every numeric example the book prints in D2L 7.2-7.5, through the library,
 and the section's example scripts run end to end."""
 
 import importlib.util

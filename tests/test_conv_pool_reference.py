@@ -89,7 +89,7 @@ def test_col2im_adds_overlapping_windows(backend):
     assert_array_equal(back[0, 0], [[1, 2, 1], [2, 4, 2], [1, 2, 1]])
 
 
-# ---- the chapter's known answers (D2L 6.2, 6.5) -----------------------------------------------
+# ---- the chapter's known answers (D2L 7.2, 7.5) -----------------------------------------------
 def test_the_chapters_examples(backend):
     X = mc.tensor(np.arange(9.0).reshape(3, 3))
     K = mc.tensor(np.array([[0.0, 1.0], [2.0, 3.0]]))
@@ -140,7 +140,7 @@ def test_conv2d_1x1_equals_corr2d_multi_in_out_1x1(backend, rng):
 def test_conv2d_with_stride_and_padding_equals_the_loop_on_the_padded_input(
     backend, rng, stride, padding
 ):
-    """D2L 6.3: padding is zeros around the input; stride keeps every sh-th row, sw-th column."""
+    """D2L 7.3: padding is zeros around the input; stride keeps every sh-th row, sw-th column."""
     (sh, sw), (ph, pw) = (
         (stride, stride) if isinstance(stride, int) else stride,
         ((padding, padding) if isinstance(padding, int) else padding),

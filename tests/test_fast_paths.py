@@ -1,6 +1,7 @@
 """The fast paths equal the plain ones they replace, on every backend.
 
-- conv2d unfolds its input a chunk of images at a time; with stride 1 and fewer output
+- conv2d unfolds its input a chunk of images at a time, on the textbook path
+  (functional/conv.py) and in the engine room (engine_room/conv.py); with stride 1 and fewer output
   than input channels it computes y tap by tap (``tap_sum``), and with stride 1 and no
   more output than input channels dx as a convolution of dy: forward and every gradient
   equal PyTorch's whatever the chunk size (one image per chunk, uneven chunks, the whole
@@ -16,6 +17,7 @@ from numpy.testing import assert_allclose
 
 import minicnn as mc
 from minicnn import functional as F
+from minicnn.engine_room import tuning
 from minicnn.functional import conv
 
 # (x shape, weight shape, stride, padding): ids say which path they take
@@ -35,16 +37,20 @@ CHUNKS = {"one-image": lambda per_image: 1, "two-images": lambda per_image: 2 * 
           "whole-batch": lambda per_image: 2**40}  # fmt: skip
 
 
+@pytest.mark.parametrize("reference", [False, True], ids=["engine-room", "reference"])
 @pytest.mark.parametrize("case", CONV_CASES.values(), ids=CONV_CASES)
 @pytest.mark.parametrize("chunk", CHUNKS.values(), ids=CHUNKS)
 def test_conv2d_equals_torch_for_any_chunk_size(
-    backend, threads, torch, rng, monkeypatch, case, chunk
+    backend, threads, torch, rng, monkeypatch, case, chunk, reference
 ):
     x_shape, w_shape, stride, padding = case
     x, w, b = (rng.standard_normal(s) for s in (x_shape, w_shape, w_shape[:1]))
     window = mc.backend.Window2d.of("test", x_shape, w_shape[2:], stride, padding)
     per_image = window.c * window.kh * window.kw * window.oh * window.ow * x.itemsize
-    monkeypatch.setattr(conv, "CHUNK_BYTES", chunk(per_image))
+    monkeypatch.setattr(conv, "CHUNK_BYTES", chunk(per_image))  # the textbook path's
+    monkeypatch.setattr(tuning, "CONV_CHUNK_BYTES", chunk(per_image))  # the engine room's
+
+    monkeypatch.setattr(mc.config, "reference", reference)
 
     mine = [mc.tensor(a, requires_grad=True) for a in (x, w, b)]
     theirs = [torch.tensor(a, requires_grad=True) for a in (x, w, b)]

@@ -1,13 +1,19 @@
 """Every network's training step on every backend equals the NumPy backend's: the same
 output, loss and parameter gradients (1e-12 relative in float64, 1e-10 on a GPU, 1e-5 in
 float32) and the same batch-norm statistics. The NumPy backend is held equal to PyTorch in
-test_models.py, so this carries that proof to the Numba and CuPy backends.
+test_models.py, so this carries that proof to the Numba and CuPy backends. Each runs
+twice: with its engine room's algorithms (taps, Winograd, ...: engine_room/conv.py), and
+with ``mc.config.reference`` on, the chapter's algorithms everywhere.
 
-In float32 on a GPU, cuBLAS sums in another order than the CPU's BLAS. Where a network
-amplifies round-off (batch norm over the 2 to 8 values per channel of these tiny inputs),
-float32 gradients then differ by as much as float32 differs from float64: 1.5 % of the
-first conv's gradient in ResNet-18, on the CPU as well. There the GPU is held to the CPU's
-own float32 accuracy: its error against the float64 step at most 4 times NumPy's."""
+In float32, the engine room's algorithms and cuBLAS sum in other orders than the
+reference's im2col on the CPU's BLAS. Where a network amplifies round-off (batch norm
+over the 2 to 8 values per channel of these tiny inputs), float32 gradients then differ
+by as much as float32 differs from float64: 1.5 % of the first conv's gradient in
+ResNet-18. There the backend is held to the reference's own float32 accuracy: its error
+against the float64 step at most 10 times NumPy's, give or take 1e-5 of the values'
+scale (measured: at most 8 times, in DenseNet's gradients, whose batch norms see 2
+values per channel; 1.0 exactly with the reference switch on). A wrong kernel errs by
+the size of the values themselves."""
 
 import numpy
 import pytest
@@ -25,9 +31,9 @@ TOLERANCE = {numpy.float64: 1e-12, numpy.float32: 1e-5}
 GPU_FLOAT64 = 1e-10  # cuBLAS and CuPy's reductions sum in other orders than the CPU's
 
 
-def training_step(backend_name, model, dtype):
+def training_step(backend_name, model, dtype, reference=False):
     """One forward and backward in training mode (dropout off); everything as NumPy."""
-    with mc.use_backend(backend_name):
+    with mc.use_backend(backend_name), mc.config.using_reference(reference):
         mc.manual_seed(0)
         net = mc.models.get(model)
         net = net.double() if dtype == numpy.float64 else net
@@ -65,18 +71,20 @@ CASES = [
 ]
 
 
+@pytest.mark.parametrize("algorithms", ["engine-room", "reference"])
 @pytest.mark.parametrize("model, dtype", CASES)
 @pytest.mark.parametrize("backend_name", OTHER_BACKENDS)
-def test_training_step_equals_the_numpy_backend(backend_name, model, dtype):
+def test_training_step_equals_the_numpy_backend(backend_name, model, dtype, algorithms):
     reason = minicnn.backend.unavailable_reason(backend_name)
     if reason:
         pytest.skip(f"backend {backend_name!r} unavailable: {reason}")
+    reference = algorithms == "reference"
     expected = training_step("numpy", model, dtype)
-    actual = training_step(backend_name, model, dtype)
+    actual = training_step(backend_name, model, dtype, reference)
     assert actual.keys() == expected.keys()
     on_gpu = mc.get_backend(backend_name).device != "cpu"
     rtol = GPU_FLOAT64 if dtype == numpy.float64 and on_gpu else TOLERANCE[dtype]
-    if dtype == numpy.float32 and on_gpu:
+    if dtype == numpy.float32 and (on_gpu or not reference):
         assert_as_accurate(actual, expected, training_step("numpy", model, numpy.float64), model)
         return
     largest = largest_of_each_kind(expected)
@@ -95,15 +103,15 @@ def largest_of_each_kind(values):
 
 
 def assert_as_accurate(actual, reference, truth, model):
-    """Each of ``actual``'s values is at most 4 times as far from ``truth`` (float64) as
+    """Each of ``actual``'s values is at most 10 times as far from ``truth`` (float64) as
     ``reference``'s value is, give or take 1e-5 of its kind's scale. (Two float32 sums
-    in different orders err alike, not equally: 4 leaves room for that, while a wrong
+    in different orders err alike, not equally: 10 leaves room for that, while a wrong
     kernel errs by the size of the values themselves.)"""
     largest = largest_of_each_kind(truth)
     for key in truth:
         error = numpy.abs(actual[key] - truth[key]).max(initial=0.0)
         reference_error = numpy.abs(reference[key] - truth[key]).max(initial=0.0)
-        allowed = 4 * reference_error + 1e-5 * largest[key.split()[0]]
+        allowed = 10 * reference_error + 1e-5 * largest[key.split()[0]]
         assert error <= allowed, (
             f"{model} {key}: {error:.3g} from float64, NumPy's float32 {reference_error:.3g}"
         )

@@ -1,4 +1,4 @@
-"""``mc.nn``: the Module API of DESIGN.md, the layers' defaults, initialisation and forward
+"""``mc.nn``: the Module API (PyTorch's names), the layers' defaults, initialisation and forward
 passes against PyTorch's, and ``mc.nn.init`` against its formulas."""
 
 from __future__ import annotations

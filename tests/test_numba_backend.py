@@ -15,8 +15,9 @@ import pytest
 
 pytest.importorskip("numba", reason="needs Numba (pip install -e '.[numba]')")
 
-from minicnn.backend import Window2d, get_backend, numba_  # noqa: E402
-from minicnn.backend import team as team_module  # noqa: E402
+from minicnn.backend import Window2d, get_backend  # noqa: E402
+from minicnn.engine_room import conv as engine_conv  # noqa: E402
+from minicnn.engine_room import tuning  # noqa: E402
 
 NUMPY = get_backend("numpy")
 NUMBA = get_backend("numba")
@@ -66,8 +67,8 @@ def team(request, monkeypatch):
     at these tiny sizes (uneven parts, a part of one plane), so that the parts are
     seen to cover the output exactly. Also the compiled window_sum on one thread
     (NumPy's strided adds are used then)."""
-    monkeypatch.setattr(numba_, "_STRIDED_MIN_THREADS", 1)
-    monkeypatch.setattr(team_module, "PARALLEL_MIN_ELEMENTS", 0)
+    monkeypatch.setattr(tuning, "STRIDED_MIN_THREADS", 1)
+    monkeypatch.setattr(tuning, "PARALLEL_MIN_ELEMENTS", 0)
     size = NUMBA.team.size
     NUMBA.team.resize(request.param)
     yield NUMBA.team
@@ -89,7 +90,7 @@ def test_im2col_and_col2im_match_numpy(case, dtype):
 def test_tap_sum_matches_numpy(case, dtype):
     win = window(*case)
     z = random((win.kh * win.kw * 3, win.n * win.h * win.w), dtype)  # 3 output channels
-    np.testing.assert_array_equal(NUMBA.tap_sum(z, win), NUMPY.tap_sum(z, win))
+    np.testing.assert_array_equal(NUMBA.tap_sum(z, win), engine_conv.tap_sum(NUMPY, z, win))
 
 
 @conv_cases
@@ -242,7 +243,7 @@ def assert_close_to_scale(actual, expected, dtype):
 @pytest.fixture
 def compiled_batch_norm(monkeypatch):
     """Batch norm through the compiled kernels even on inputs this small."""
-    monkeypatch.setattr(numba_, "_BATCH_NORM_MIN_COUNT", 0)
+    monkeypatch.setattr(tuning, "BATCH_NORM_MIN_COUNT", 0)
 
 
 @dtypes
@@ -309,12 +310,12 @@ def test_kernels_run_as_plain_python_without_jit():
         import numpy as np
         import numba
         from minicnn.backend import Window2d, get_backend
-        from minicnn.backend import numba_
+        from minicnn.engine_room import conv, numba_, tuning
 
         assert numba.config.DISABLE_JIT
         assert not hasattr(numba_._col2im, "py_func")  # a plain function, not a dispatcher
-        numba_._STRIDED_MIN_THREADS = 1  # the loops themselves, even on one thread
-        numba_._BATCH_NORM_MIN_COUNT = 0  # and on inputs this small
+        tuning.STRIDED_MIN_THREADS = 1  # the loops themselves, even on one thread
+        tuning.BATCH_NORM_MIN_COUNT = 0  # and on inputs this small
         numpy_, numba_backend = get_backend("numpy"), get_backend("numba")
         win = Window2d.of("test", (1, 2, 5, 5), 3, 2, 1)
         x = np.random.default_rng(0).standard_normal(win.input_shape)
@@ -323,7 +324,7 @@ def test_kernels_run_as_plain_python_without_jit():
         np.testing.assert_array_equal(numba_backend.im2col(x, win), cols)
         np.testing.assert_array_equal(numba_backend.col2im(cols, win), numpy_.col2im(cols, win))
         z = np.random.default_rng(2).standard_normal((9 * 3, x.size // 2))
-        np.testing.assert_array_equal(numba_backend.tap_sum(z, win), numpy_.tap_sum(z, win))
+        np.testing.assert_array_equal(numba_backend.tap_sum(z, win), conv.tap_sum(numpy_, z, win))
         y, argmax = numba_backend.max_pool2d(x, win)
         y_ref, argmax_ref = numpy_.max_pool2d(x, win)
         np.testing.assert_array_equal(argmax, argmax_ref)

@@ -1,4 +1,4 @@
-"""The numba backend's buffer pool (backend/pool.py): a buffer goes back to work only once
+"""The numba backend's buffer pool (engine_room/pool.py): a buffer goes back to work only once
 nothing holds it, or any view of it; and training on reused memory gives the same
 numbers as training on fresh memory."""
 
@@ -7,8 +7,8 @@ import pytest
 from numpy.testing import assert_array_equal
 
 import minicnn as mc
-from minicnn.backend import pool as pool_module
-from minicnn.backend.pool import BufferPool
+from minicnn.engine_room import pool as pool_module
+from minicnn.engine_room.pool import BufferPool
 
 MIB = 1 << 20
 SHAPE = (256, 1024)  # float32: 1 MiB, the smallest size these tests' pools take
@@ -142,7 +142,7 @@ def test_a_limit_of_zero_turns_the_pool_off():
 
 
 def test_the_numba_backend_pools_arrays_from_one_mib():
-    numba_backend = pytest.importorskip("minicnn.backend.numba_", reason="needs numba")
+    numba_backend = pytest.importorskip("minicnn.engine_room.numba_", reason="needs numba")
     pool = numba_backend.NumbaBackend().pool
     assert pool.min_bytes == MIB
     assert pool.empty((MIB // 8,), numpy.float64).base is not None  # 1 MiB: pooled

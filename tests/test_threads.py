@@ -1,4 +1,4 @@
-"""One thread budget for the engine (minicnn/threads.py, backend/team.py).
+"""One thread budget for the engine (minicnn/threads.py, engine_room/team.py).
 
 - ``mc.set_num_threads`` / ``mc.get_num_threads`` size the numba backend's team and the
   numpy backend's BLAS; BLAS runs on one thread inside the team; Numba's own pool never
@@ -24,7 +24,7 @@ import pytest
 
 import minicnn as mc
 from minicnn import threads
-from minicnn.backend.team import ThreadTeam
+from minicnn.engine_room.team import ThreadTeam
 
 REPO = Path(__file__).resolve().parents[1]
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",

@@ -1,18 +1,21 @@
 """Winograd's F(m x m, r x r) convolutions: the algebra, the kernels, and the layer.
 
-The numba backend computes wide 3x3 and 5x5 stride-1 layers this way (``conv_winograd``);
-these tests force it on every backend and every small shape, whatever the thresholds say.
+The numba backend computes wide 3x3 and 5x5 stride-1 layers this way (``conv_winograd``,
+engine_room/conv.py); these tests force it on every small shape, whatever the thresholds
+(engine_room/tuning.py) say.
 """
 
 import numpy as np
 import pytest
 
 import minicnn as mc
-from minicnn.backend import Window2d, get_backend, unavailable_reason, winograd
+from minicnn.backend import Window2d, get_backend
+from minicnn.engine_room import conv as engine_conv
+from minicnn.engine_room import tuning, winograd
 from minicnn.functional import conv
 from minicnn.gradcheck import gradcheck
 
-NUMPY = get_backend("numpy")
+GENERATED = {str(a): a for a in (winograd.F2x2_3x3, winograd.F2x2_5x5)}  # compiled kernels
 
 ALGORITHMS = {str(a): a for a in (winograd.F2x2_3x3, winograd.F4x4_3x3, winograd.F2x2_5x5)}
 # (x shape (N, C, H, W), out channels, padding): odd and even sides, paddings from none to
@@ -32,14 +35,27 @@ def random(shape, dtype=np.float64, seed=0):
     return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
 
 
+@pytest.fixture(params=[1, 3], ids=["1-thread", "3-threads"])
+def numba_backend(request, monkeypatch):
+    """The numba backend, on one thread and with its work shared out among a team of 3
+    even at these tiny sizes (uneven shares of the batch)."""
+    pytest.importorskip("numba", reason="needs Numba (pip install -e '.[numba]')")
+    for name in ("PARALLEL_MIN_ELEMENTS", "PARALLEL_MIN_MULTIPLY_ADDS", "PARALLEL_MIN_COLUMNS"):
+        monkeypatch.setattr(tuning, name, 0)
+    with mc.use_backend("numba") as backend:
+        size = backend.team.size
+        backend.team.resize(request.param)
+        yield backend
+        backend.team.resize(size)
+
+
 @pytest.fixture
 def always_winograd(monkeypatch):
-    """Every 3x3 stride-1 conv2d by Winograd, on every backend."""
-    monkeypatch.setattr(conv, "WINOGRAD_MIN_CHANNELS", 1)
-    monkeypatch.setattr(conv, "WINOGRAD_MIN_SIDE", 1)
-    for name in ("numpy", "numba", "cupy"):
-        if not unavailable_reason(name):
-            monkeypatch.setattr(get_backend(name), "conv_winograd", True)
+    """Every 3x3 and 5x5 stride-1 conv2d by Winograd on the numba backend, and its
+    transformed tiles a few images at a time (dU summed over several chunks)."""
+    monkeypatch.setattr(tuning, "WINOGRAD_MIN_CHANNELS", 1)
+    monkeypatch.setattr(tuning, "WINOGRAD_MIN_SIDE", 1)
+    monkeypatch.setattr(tuning, "WINOGRAD_CHUNK_BYTES", 1)  # one image per chunk
 
 
 @pytest.mark.parametrize("alg", ALGORITHMS.values(), ids=ALGORITHMS.keys())
@@ -90,37 +106,41 @@ def test_reference_kernels_are_adjoint_pairs(alg, x_shape, out_channels, padding
     """<output(m), g> = <m, output_grad(g)> and <input(x), v> = <x, input_grad(v)>."""
     win = Window2d.of("test", x_shape, alg.r, 1, padding)
     x = random(x_shape)
-    v = NUMPY.winograd_input(x, win, alg)
+    v = winograd.transform_input(np, x, win, alg)
     th, tw = alg.tiles(win)
     assert v.shape == (alg.n**2, win.c, win.n * th * tw)
     m = random((alg.n**2, out_channels, v.shape[2]), seed=1)
-    y = NUMPY.winograd_output(m, win, alg)
+    y = winograd.transform_output(np, m, win, alg)
     assert y.shape == (win.n, out_channels, win.oh, win.ow)
     gy = random(y.shape, seed=2)
-    assert np.vdot(y, gy) == pytest.approx(np.vdot(m, NUMPY.winograd_output_grad(gy, win, alg)))
+    grad_m = winograd.transform_output_grad(np, gy, win, alg)
+    assert np.vdot(y, gy) == pytest.approx(np.vdot(m, grad_m))
     dv = random(v.shape, seed=3)
-    assert np.vdot(v, dv) == pytest.approx(np.vdot(x, NUMPY.winograd_input_grad(dv, win, alg)))
+    assert np.vdot(v, dv) == pytest.approx(np.vdot(x, winograd.transform_input_grad(np, dv, win, alg)))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("alg", ALGORITHMS.values(), ids=ALGORITHMS.keys())
+@pytest.mark.parametrize("alg", GENERATED.values(), ids=GENERATED.keys())
 @pytest.mark.parametrize("x_shape, out_channels, padding", CASES.values(), ids=CASES.keys())
-def test_numba_kernels_equal_numpy_bit_for_bit(alg, x_shape, out_channels, padding, dtype):
-    pytest.importorskip("numba", reason="needs Numba (pip install -e '.[numba]')")
-    fast = get_backend("numba")
+def test_numba_kernels_equal_numpy_bit_for_bit(numba_backend, alg, x_shape, out_channels,
+                                               padding, dtype):  # fmt: skip
+    fast = numba_backend
     win = Window2d.of("test", x_shape, alg.r, 1, padding)
     x = random(x_shape, dtype)
-    v = NUMPY.winograd_input(x, win, alg)
+    v = winograd.transform_input(np, x, win, alg)
     m = random((alg.n**2, out_channels, v.shape[2]), dtype, seed=1)
     gy = random((win.n, out_channels, win.oh, win.ow), dtype, seed=2)
     pairs = {
         "input": (fast.winograd_input(x, win, alg), v),
-        "output": (fast.winograd_output(m, win, alg), NUMPY.winograd_output(m, win, alg)),
+        "output": (fast.winograd_output(m, win, alg), winograd.transform_output(np, m, win, alg)),
         "output_grad": (
             fast.winograd_output_grad(gy, win, alg),
-            NUMPY.winograd_output_grad(gy, win, alg),
+            winograd.transform_output_grad(np, gy, win, alg),
         ),
-        "input_grad": (fast.winograd_input_grad(v, win, alg), NUMPY.winograd_input_grad(v, win, alg)),
+        "input_grad": (
+            fast.winograd_input_grad(v, win, alg),
+            winograd.transform_input_grad(np, v, win, alg),
+        ),
     }
     for name, (mine, reference) in pairs.items():
         assert mine.dtype == reference.dtype == dtype, name
@@ -129,13 +149,14 @@ def test_numba_kernels_equal_numpy_bit_for_bit(alg, x_shape, out_channels, paddi
 
 @pytest.mark.parametrize("kernel", [3, 5])
 @pytest.mark.parametrize("x_shape, out_channels, padding", CASES.values(), ids=CASES.keys())
-def test_conv2d_by_winograd_equals_torch(backend, threads, torch, always_winograd, x_shape,
+def test_conv2d_by_winograd_equals_torch(numba_backend, torch, always_winograd, x_shape,
                                          out_channels, padding, kernel):  # fmt: skip
     x, w = random(x_shape), random((out_channels, x_shape[1], kernel, kernel), seed=1)
     b = random(out_channels, seed=2)
     X, W, B = (mc.tensor(a, requires_grad=True) for a in (x, w, b))
     y = mc.functional.conv2d(X, W, B, padding=padding)
-    assert y.creator.winograd is winograd.choose(y.creator.win)
+    assert y.creator.fast.winograd is winograd.choose(y.creator.win)
+    assert y.creator.algorithm == f"Winograd {winograd.choose(y.creator.win)}"
     gy = random(y.shape, seed=3)
     y.backward(mc.tensor(gy))
     tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
@@ -146,19 +167,17 @@ def test_conv2d_by_winograd_equals_torch(backend, threads, torch, always_winogra
 
 
 @pytest.mark.parametrize("kernel", [3, 5])
-def test_conv2d_by_winograd_passes_gradcheck(backend, always_winograd, kernel):
+def test_conv2d_by_winograd_passes_gradcheck(numba_backend, always_winograd, kernel):
     x = mc.tensor(random((2, 3, 5, 4)), requires_grad=True)
     w = mc.tensor(random((2, 3, kernel, kernel), seed=1), requires_grad=True)
     assert gradcheck(lambda x, w: mc.functional.conv2d(x, w, padding=kernel // 2), [x, w])
 
 
 @pytest.mark.parametrize("kernel", [3, 5])
-def test_float32_stays_float32_and_close_to_the_loops(always_winograd, kernel):
-    pytest.importorskip("numba", reason="needs Numba (pip install -e '.[numba]')")
+def test_float32_stays_float32_and_close_to_the_loops(numba_backend, always_winograd, kernel):
     x, w = random((4, 8, 10, 10), np.float32), random((6, 8, kernel, kernel), np.float32, seed=1)
     p = kernel // 2
-    with mc.use_backend("numba"):
-        y = mc.functional.conv2d(mc.tensor(x), mc.tensor(w), padding=p)
+    y = mc.functional.conv2d(mc.tensor(x), mc.tensor(w), padding=p)
     reference = conv.corr2d_multi_in_out  # the chapter's loops, one image at a time
     expected = np.stack([reference(np.pad(image, ((0, 0), (p, p), (p, p))), w).numpy()
                          for image in x])  # fmt: skip
@@ -172,7 +191,7 @@ def test_which_layers_numba_computes_by_winograd():
 
     def uses_winograd(backend, x_shape, out_channels, kernel=3, stride=1, padding=1):
         win = Window2d.of("test", x_shape, kernel, stride, padding)
-        return conv._winograd_algorithm(get_backend(backend), win, np.empty((out_channels,)))
+        return engine_conv._winograd_algorithm(get_backend(backend), win, out_channels)
 
     assert uses_winograd("numba", (2, 64, 8, 8), 64) is winograd.F2x2_3x3
     assert uses_winograd("numba", (2, 256, 12, 12), 384) is winograd.F2x2_3x3
@@ -187,10 +206,10 @@ def test_which_layers_numba_computes_by_winograd():
 
 def test_generated_kernels_are_up_to_date():
     """_winograd_kernels.py is what winograd_codegen writes from today's matrices."""
-    from minicnn.backend import winograd_codegen
+    from minicnn.engine_room import winograd_codegen
 
     assert winograd_codegen.TARGET.read_text() == winograd_codegen.source(), (
-        "regenerate: python -m minicnn.backend.winograd_codegen"
+        "regenerate: python -m minicnn.engine_room.winograd_codegen"
     )
 
 
@@ -201,8 +220,24 @@ def test_chosen_algorithms_keep_float32_within_1e5_of_scale(torch, kernel):
     x = random((2, 128, 12, 12), np.float32)
     w = random((64, 128, kernel, kernel), np.float32, seed=1) / np.float32(np.sqrt(128 * kernel**2))
     win = Window2d.of("test", x.shape, kernel, 1, kernel // 2)
-    y = NUMPY.winograd_output(winograd.transform_weight(np, w, alg) @ NUMPY.winograd_input(x, win, alg),
-                              win, alg)  # fmt: skip
+    v = winograd.transform_input(np, x, win, alg)
+    y = winograd.transform_output(np, winograd.transform_weight(np, w, alg) @ v, win, alg)
     exact = torch.nn.functional.conv2d(torch.from_numpy(x).double(), torch.from_numpy(w).double(),
                                        padding=kernel // 2).numpy()  # fmt: skip
     assert np.abs(y - exact).max() <= 1e-5 * np.abs(exact).max()
+
+
+def test_f4x4_3x3_runs_without_compiled_kernels(numba_backend, torch, always_winograd, monkeypatch):
+    """ALGORITHMS[3] = F4x4_3x3 trades float32 accuracy for speed (winograd.py); its
+    kernels are not generated, so the numba backend runs winograd.py's NumPy transforms."""
+    monkeypatch.setitem(winograd.ALGORITHMS, 3, winograd.F4x4_3x3)
+    x, w = random((2, 3, 9, 7)), random((4, 3, 3, 3), seed=1)
+    X, W = mc.tensor(x, requires_grad=True), mc.tensor(w, requires_grad=True)
+    y = mc.functional.conv2d(X, W, padding=1)
+    assert y.creator.algorithm == "Winograd F(4x4, 3x3)"
+    y.sum().backward()
+    tx, tw = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    ty = torch.nn.functional.conv2d(tx, tw, padding=1)
+    ty.sum().backward()
+    for mine, theirs in [(y, ty), (X.grad, tx.grad), (W.grad, tw.grad)]:
+        np.testing.assert_allclose(mine.numpy(), theirs.detach().numpy(), rtol=1e-10, atol=1e-12)

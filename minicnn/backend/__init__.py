@@ -2,11 +2,15 @@
 
 Three backends, one interface (see :class:`~minicnn.backend.numpy_.NumpyBackend`):
 
-- ``numpy``: NumPy arrays, vectorised NumPy kernels. The readable reference.
-- ``numba``: the same NumPy arrays, with the sliding-window kernels compiled by Numba.
-- ``cupy``:  CuPy arrays on an NVIDIA GPU, the NumPy kernels run through ``xp = cupy``.
+- ``numpy``: NumPy arrays, vectorised NumPy kernels, the chapter's algorithms. The
+  readable reference, in this package.
+- ``numba``: the same NumPy arrays, the hot kernels compiled by Numba and run by a team
+  of threads; conv2d's algorithm chosen per layer (engine_room/numba_.py).
+- ``cupy``:  CuPy arrays on an NVIDIA GPU, the window kernels in CUDA
+  (engine_room/cupy_.py).
 
-Chainer's rule decides where an operation runs: the *array* says CPU or GPU
+The fast two live in the engine room (minicnn/engine_room/): read them after this
+package. Chainer's rule decides where an operation runs: the *array* says CPU or GPU
 (:func:`backend_of`), and for CPU arrays the *active* backend says which CPU kernels
 run. Choose the active backend with :func:`use_backend` or the environment variable
 ``MINICNN_BACKEND``.
@@ -39,8 +43,8 @@ __all__ = [
 # name -> (module, class).
 _REGISTRY = {
     "numpy": ("minicnn.backend.numpy_", "NumpyBackend"),
-    "numba": ("minicnn.backend.numba_", "NumbaBackend"),
-    "cupy": ("minicnn.backend.cupy_", "CupyBackend"),
+    "numba": ("minicnn.engine_room.numba_", "NumbaBackend"),
+    "cupy": ("minicnn.engine_room.cupy_", "CupyBackend"),
 }
 # The default: the fastest CPU backend installed (benchmarks/README.md). The GPU is never
 # chosen behind the user's back: arrays would move to another device.

@@ -1,8 +1,8 @@
 """The NumPy backend: the readable reference every other backend must agree with.
 
-Every kernel here is written on ``self.xp`` only, so the CuPy backend reuses it on
-the GPU by setting ``xp = cupy``; the Numba backend overrides the hot kernels with
-compiled loops and keeps the rest.
+This is the textbook path's side of each operation: the chapter's algorithms as
+vectorised NumPy, written on ``self.xp`` only. The fast backends (engine_room/numba_.py,
+engine_room/cupy_.py) inherit every kernel here and replace the hot ones.
 
 All sliding-window kernels take a :class:`~minicnn.backend.window.Window2d` ``win``
 and loop over the ``kh * kw`` kernel offsets (i, j). For each offset the input
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import numpy
 
-from . import winograd
 from .window import Window2d
 
 
@@ -28,9 +27,6 @@ class NumpyBackend:
     name = "numpy"
     device = "cpu"
     xp = numpy
-    # 3x3 stride-1 convolutions by Winograd's F(2x2, 3x3) (functional/conv.py) instead of
-    # im2col: the reference keeps im2col, the chapter's method.
-    conv_winograd = False
 
     def __repr__(self) -> str:
         return f"<minicnn backend {self.name!r} ({self.device})>"
@@ -50,33 +46,31 @@ class NumpyBackend:
 
     def empty(self, shape, dtype):
         """A new array of ``shape``, not initialised: where kernels put their outputs.
-        (The numba backend takes it from a pool of reused buffers, backend/pool.py.)"""
+        (The numba backend takes it from a pool of reused buffers, engine_room/pool.py.)"""
         return self.xp.empty(shape, dtype=dtype)
 
     def zeros(self, shape, dtype):
         """A new array of zeros, for outputs that kernels add into."""
         return self.xp.zeros(shape, dtype=dtype)
 
-    # ---- work shared among threads (the numba backend's team; here, one loop) -------
-    def conv_shares(self, count: int, columns: int) -> list[tuple[int, int]]:
-        """A convolution's batch of ``count`` images, whose im2col has ``columns``
-        elements, cut into one (start, stop) per thread: here, all of it."""
-        return [(0, count)]
-
-    def map(self, fn, items) -> list:
-        """``[fn(item) for item in items]``; the numba backend runs the items at once."""
-        return [fn(item) for item in items]
-
     def matmul(self, a, b):
         """``a @ b`` of two matrices, or two stacks of as many matrices, into a new array
-        from :meth:`empty`."""
+        from :meth:`empty` (the numba backend shares the columns out among its threads)."""
         out = self.empty(a.shape[:-1] + b.shape[-1:], self.xp.result_type(a, b))
         return self.xp.matmul(a, b, out=out)
 
-    def owns_memory(self, array) -> bool:
-        """Whether ``array``'s memory is its own, not a view into an array that may be
-        held elsewhere (autograd then lets a leaf keep it as its gradient, uncopied)."""
-        return getattr(array, "base", None) is None
+    def adopt_grad(self, array):
+        """The array a leaf keeps as its ``.grad``, from what backward computed for it:
+        here always a copy, since backward may hand one array to several inputs
+        (``a + b``) or a view of another (a broadcast). The numba backend keeps fresh
+        memory uncopied (engine_room/numba_.py)."""
+        return array.copy()
+
+    def conv2d_plan(self, win: Window2d, weight_shape):
+        """Another algorithm for this conv2d layer than the chapter's im2col, or None.
+        The reference has none: functional/conv.py computes every layer. (The fast
+        backends' plans are in engine_room/conv.py.)"""
+        return None
 
     def generator(self):
         """The random generator that dropout and init draw from on this backend."""
@@ -115,7 +109,7 @@ class NumpyBackend:
         return x_pad[:, :, win.ph : win.ph + win.h, win.pw : win.pw + win.w]
 
     # ---- convolution: im2col and its adjoint --------------------------------------
-    def im2col(self, x, win: Window2d, out=None):
+    def im2col(self, x, win: Window2d, out=None, value=0.0):
         """Unfold every receptive field of ``x`` into a column.
 
         Returns ``cols`` of shape (C*kh*kw, N*OH*OW) with::
@@ -123,11 +117,12 @@ class NumpyBackend:
             cols[(c*kh + i)*kw + j, (n*OH + oh)*OW + ow] = x_pad[n, c, oh*sh + i, ow*sw + j]
 
         so a convolution is one matrix product ``weight.reshape(OC, -1) @ cols``. ``out``,
-        if given, is an array of that size to write into (a buffer reused chunk after chunk).
+        if given, is an array of that size to write into (a buffer reused chunk after
+        chunk); ``value`` is the padding's (-inf for max pooling).
         """
         if _is_pointwise(win) and win.n == 1:  # a 1x1 window: the columns are the image itself
             return x.reshape(win.c, win.h * win.w)
-        x_pad = self._pad(x, win)
+        x_pad = self._pad(x, win, value)
         shape = (win.c, win.kh, win.kw, win.n, win.oh, win.ow)
         cols = self.xp.empty(shape, dtype=x.dtype) if out is None else out.reshape(shape)
         for i, j in self._offsets(win):
@@ -149,88 +144,6 @@ class NumpyBackend:
             return self.xp.ascontiguousarray(self._unpad(dx_pad, win))
         out[...] = self._unpad(dx_pad, win)
         return out
-
-    def tap_sum(self, z, win: Window2d, out=None):
-        """Add up, for each output pixel, the kernel taps' products that land on it::
-
-            y[n, o, oh, ow] = sum over i, j of z[i, j, o, n, oh*sh + i - ph, ow*sw + j - pw]
-
-        where z, given as (kh*kw*OC, N*H*W), holds every tap's product at every input pixel
-        (zero where that pixel is padding). Returns y (N, OC, OH, OW), in ``out`` if given.
-        """
-        z_pad = self._pad(z.reshape(-1, win.n, win.h, win.w), win)  # (kh*kw*OC, N, Hp, Wp)
-        z_pad = z_pad.reshape((win.kh * win.kw, -1) + z_pad.shape[1:])
-        y = self.xp.zeros((win.n, z_pad.shape[1], win.oh, win.ow), dtype=z.dtype)
-        for k, (i, j) in enumerate(self._offsets(win)):
-            y += z_pad[k][self._window_slice(win, i, j)].transpose(1, 0, 2, 3)
-        if out is None:
-            return y
-        out[...] = y
-        return out
-
-    # ---- convolution by Winograd's F(m x m, r x r) (see backend/winograd.py) --------
-    def winograd_input(self, x, win: Window2d, alg: winograd.Algorithm):
-        """V = BT d B for every n x n tile d of every padded input plane: (n*n, C, N*TH*TW).
-
-        Tile (th, tw) of plane (n, c) is ``x_pad[n, c, m*th : m*th + n, m*tw : m*tw + n]``,
-        so its pixel (i, j), over all tiles at once, is one strided slice.
-        """
-        m, n = alg.m, alg.n
-        th, tw = alg.tiles(win)
-        x_pad = self.xp.zeros(_tiled_shape(win, alg), dtype=x.dtype)
-        x_pad[:, :, win.ph : win.ph + win.h, win.pw : win.pw + win.w] = x.transpose(1, 0, 2, 3)
-        d = [[x_pad[:, :, i : i + m * th : m, j : j + m * tw : m] for j in range(n)]
-             for i in range(n)]  # fmt: skip
-        v = winograd.sandwich(alg.BT, d, alg.BT)
-        return self.xp.stack([v[a][b] for a in range(n) for b in range(n)]).reshape(
-            n * n, win.c, -1
-        )
-
-    def winograd_output(self, m_tiles, win: Window2d, alg: winograd.Algorithm, out=None):
-        """y = AT M A for every transformed tile M of ``m_tiles`` (n*n, OC, N*TH*TW): the
-        m x m output blocks, laid out as (N, OC, OH, OW), in ``out`` if given."""
-        m, n = alg.m, alg.n
-        th, tw = alg.tiles(win)
-        out_channels = m_tiles.shape[1]
-        tile = m_tiles.reshape(n, n, out_channels, win.n, th, tw)
-        y = winograd.sandwich(alg.AT, tile, alg.AT)
-        blocks = self.xp.empty((out_channels, win.n, th, m, tw, m), dtype=m_tiles.dtype)
-        for a in range(m):
-            for b in range(m):
-                blocks[:, :, :, a, :, b] = y[a][b]
-        y = blocks.reshape(out_channels, win.n, m * th, m * tw)[:, :, : win.oh, : win.ow]
-        if out is None:
-            return self.xp.ascontiguousarray(y.transpose(1, 0, 2, 3))
-        out[...] = y.transpose(1, 0, 2, 3)
-        return out
-
-    def winograd_output_grad(self, gy, win: Window2d, alg: winograd.Algorithm):
-        """dM = A dy AT for every m x m block of ``gy`` (N, OC, OH, OW), the adjoint of
-        :meth:`winograd_output` (blocks past the output's edge read zeros): (n*n, OC, P)."""
-        m, n = alg.m, alg.n
-        th, tw = alg.tiles(win)
-        out_channels = gy.shape[1]
-        g_pad = self.xp.zeros((out_channels, win.n, m * th, m * tw), dtype=gy.dtype)
-        g_pad[:, :, : win.oh, : win.ow] = gy.transpose(1, 0, 2, 3)
-        g = [[g_pad[:, :, a::m, b::m] for b in range(m)] for a in range(m)]
-        dm = winograd.sandwich(alg.AT.T, g, alg.AT.T)
-        return self.xp.stack([dm[i][j] for i in range(n) for j in range(n)]).reshape(
-            n * n, out_channels, -1
-        )
-
-    def winograd_input_grad(self, dv, win: Window2d, alg: winograd.Algorithm):
-        """dx: dd = B dV BT for every tile, added back where the tile was cut from (tiles
-        overlap by r - 1 pixels), padding dropped; the adjoint of :meth:`winograd_input`."""
-        m, n = alg.m, alg.n
-        th, tw = alg.tiles(win)
-        dv = dv.reshape(n, n, win.c, win.n, th, tw)
-        dd = winograd.sandwich(alg.BT.T, dv, alg.BT.T)
-        dx_pad = self.xp.zeros(_tiled_shape(win, alg), dtype=dv.dtype)
-        for i in range(n):
-            for j in range(n):
-                dx_pad[:, :, i : i + m * th : m, j : j + m * tw : m] += dd[i][j]
-        dx = dx_pad[:, :, win.ph : win.ph + win.h, win.pw : win.pw + win.w]
-        return self.xp.ascontiguousarray(dx.transpose(1, 0, 2, 3))
 
     # ---- max pooling --------------------------------------------------------------
     def max_pool2d(self, x, win: Window2d):
@@ -347,10 +260,3 @@ def _non_channel_axes(x) -> tuple[int, ...]:
 def _per_channel(values, x):
     """A (C,) vector shaped to broadcast along axis 1 of ``x``: (1, C) or (1, C, 1, 1)."""
     return values.reshape((1, -1) + (1,) * (x.ndim - 2))
-
-
-def _tiled_shape(win: Window2d, alg: winograd.Algorithm) -> tuple[int, int, int, int]:
-    """(C, N, Hp, Wp): the padded planes, channels first, that the tiles exactly cover
-    (the input's padding, plus zeros below and right up to the last tile's edge)."""
-    th, tw = alg.tiles(win)
-    return (win.c, win.n, alg.m * th + alg.r - 1, alg.m * tw + alg.r - 1)

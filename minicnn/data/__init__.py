@@ -1,4 +1,4 @@
-"""Data: the Fashion-MNIST dataset and the minibatch loader (D2L 3.5).
+"""Data: the Fashion-MNIST dataset and the minibatch loader (D2L 4.2).
 
 >>> train_iter, test_iter = mc.data.load_fashion_mnist(256, resize=96)
 >>> X, y = next(iter(train_iter))      # X: float32 (256, 1, 96, 96) in [0, 1]; y: int64 (256,)

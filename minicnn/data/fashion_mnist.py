@@ -1,4 +1,4 @@
-"""Fashion-MNIST (D2L 3.5): find the four IDX files, download them if asked, read them.
+"""Fashion-MNIST (D2L 4.2): find the four IDX files, download them if asked, read them.
 
 Fashion-MNIST is 70,000 grayscale 28x28 pictures of clothes in ten classes, stored as
 four IDX files (optionally gzipped)::

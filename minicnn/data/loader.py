@@ -1,4 +1,4 @@
-"""Minibatches (D2L 3.5): shuffle, cut into batches, scale, resize, move to the backend.
+"""Minibatches (D2L 4.2): shuffle, cut into batches, scale, resize, move to the backend.
 
 The dataset stays in memory as uint8 NumPy arrays; each batch is gathered on the CPU,
 sent to the active backend still as uint8 (four times less to copy to a GPU), then

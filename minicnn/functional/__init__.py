@@ -4,19 +4,32 @@ forward and backward sit side by side in the file of its family:
 
 =================  ==============================================================
 elementwise.py     add sub mul div neg pow exp log relu sigmoid tanh astype
-reduce.py          sum mean
+reduce.py          sum mean max
 linear.py          matmul linear
 shape.py           reshape transpose flatten getitem cat
 conv.py            corr2d corr2d_multi_in corr2d_multi_in_out (the chapter's loops),
-                   conv2d (im2col + one matrix product)
-pool.py            pool2d (the chapter's loop), max_pool2d avg_pool2d adaptive_avg_pool2d
+                   conv2d (im2col + one matrix product), im2col and conv2d_simple
+                   (the same layer, its backward derived by autograd)
+pool.py            pool2d (the chapter's loop), max_pool2d avg_pool2d adaptive_avg_pool2d,
+                   max_pool2d_simple (im2col + max, its backward derived by autograd)
 norm.py            batch_norm
 dropout.py         dropout
 loss.py            log_softmax softmax cross_entropy
 =================  ==============================================================
+
+The numba and cupy backends compute some of them faster behind one backend method
+each: the engine room, minicnn/engine_room/, to read after these files.
 """
 
-from .conv import conv2d, corr2d, corr2d_multi_in, corr2d_multi_in_out, corr2d_multi_in_out_1x1
+from .conv import (
+    conv2d,
+    conv2d_simple,
+    corr2d,
+    corr2d_multi_in,
+    corr2d_multi_in_out,
+    corr2d_multi_in_out_1x1,
+    im2col,
+)
 from .dropout import dropout
 from .elementwise import (
     add,
@@ -36,8 +49,8 @@ from .elementwise import (
 from .linear import linear, matmul
 from .loss import cross_entropy, log_softmax, softmax
 from .norm import batch_norm
-from .pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d, pool2d
-from .reduce import mean, sum
+from .pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d, max_pool2d_simple, pool2d
+from .reduce import max, mean, sum
 from .shape import cat, flatten, getitem, reshape, transpose
 
 __all__ = [
@@ -48,6 +61,7 @@ __all__ = [
     "batch_norm",
     "cat",
     "conv2d",
+    "conv2d_simple",
     "corr2d",
     "corr2d_multi_in",
     "corr2d_multi_in_out",
@@ -58,11 +72,14 @@ __all__ = [
     "exp",
     "flatten",
     "getitem",
+    "im2col",
     "linear",
     "log",
     "log_softmax",
     "matmul",
+    "max",
     "max_pool2d",
+    "max_pool2d_simple",
     "mean",
     "mul",
     "neg",

@@ -1,4 +1,4 @@
-"""Softmax, its logarithm, and the cross-entropy loss (D2L 3.4-3.7)."""
+"""Softmax, its logarithm, and the cross-entropy loss (D2L 4.1-4.4)."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ class CrossEntropy(Function):
     """
 
     name = "cross_entropy"
-    input_names = ("input", "target")
+    input_names = ("input",)  # the target is an argument of __init__, not a graph input
 
     def __init__(self, target, reduction):
         self.target, self.reduction = target, reduction

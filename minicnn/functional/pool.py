@@ -1,4 +1,4 @@
-"""Pooling (D2L 6.5): the chapter's loop :func:`pool2d`, and the fast layers.
+"""Pooling (D2L 7.5): the chapter's loop :func:`pool2d`, and the fast layers.
 
 Max and average pooling slide a window exactly like a convolution (same kernel, stride
 and padding arithmetic, :class:`~minicnn.backend.window.Window2d`) but reduce each
@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from ..backend import Window2d, backend_of, get_array_module, pair
 from ..tensor import Function, Tensor
-from .conv import _array, _require_ndim
+from .checks import as_array as _array
+from .checks import require_ndim as _require_ndim
+from .conv import im2col
 
 
 def pool2d(X, pool_size, mode: str = "max") -> Tensor:
@@ -140,9 +142,32 @@ def _ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
+def as_data(x):
+    """The array of a Tensor (or the array itself), after a check that it is 4-D."""
+    x = _array(x)
+    _require_ndim("max_pool2d_simple", "input", x, 4, "(N, C, H, W)")
+    return x
+
+
 def _pool_window(op: str, x, kernel_size, stride, padding) -> Window2d:
     stride = kernel_size if stride is None else stride
     return Window2d.of(op, x.shape, kernel_size, stride, padding, max_padding="half")
+
+
+def max_pool2d_simple(input, kernel_size, stride=None, padding=0):
+    """:func:`max_pool2d` as operations autograd already knows (DeZero's
+    ``pooling_simple``)::
+
+        cols = im2col(x), padding -inf         # (C*kh*kw, N*OH*OW): backward is col2im
+        y    = max over each window's kh*kw    # Max: dy goes to the first maximum
+        y    -> (N, C, OH, OW)
+
+    The same values and gradients as :class:`MaxPool2d`, whose backward is written out.
+    """
+    win = _pool_window("max_pool2d_simple", as_data(input), kernel_size, stride, padding)
+    cols = im2col(input, (win.kh, win.kw), (win.sh, win.sw), (win.ph, win.pw), float("-inf"))
+    y = cols.reshape(win.c, win.kh * win.kw, -1).max(axis=1)  # (C, N*OH*OW)
+    return y.reshape(win.c, win.n, win.oh, win.ow).transpose(1, 0, 2, 3)
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0):

@@ -1,4 +1,4 @@
-"""Reductions: sum and mean over some axes (all of them by default)."""
+"""Reductions: sum and mean over some axes (all of them by default), max over one."""
 
 from __future__ import annotations
 
@@ -38,11 +38,37 @@ class Mean(Sum):
 
     def forward(self, x):
         y = super().forward(x)
-        self.count = x.size // max(y.size, 1)
+        self.count = x.size // (y.size or 1)
         return y / self.count
 
     def backward(self, gy):
         return super().backward(gy / self.count)
+
+
+class Max(Function):
+    """``y = x.max(axis)`` over one axis; each output's gradient goes to the element that
+    was the maximum (the first, when several tie; a NaN wins, as in NumPy)."""
+
+    name = "max"
+
+    def __init__(self, axis: int, keepdims=False):
+        self.axis, self.keepdims = axis, keepdims
+
+    def forward(self, x):
+        (self.axis,) = _normalize_axes(self.op_name, self.axis, x.ndim)
+        self.x_shape = x.shape
+        self.argmax = x.argmax(axis=self.axis)
+        return x.max(axis=self.axis, keepdims=self.keepdims)
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        if self.keepdims:
+            gy = gy.squeeze(self.axis)
+        positions = xp.arange(self.x_shape[self.axis]).reshape(
+            [-1 if k == self.axis else 1 for k in range(len(self.x_shape))]
+        )
+        winners = xp.expand_dims(self.argmax, self.axis) == positions  # one True per window
+        return xp.where(winners, xp.expand_dims(gy, self.axis), gy.dtype.type(0))
 
 
 def sum(x, axis=None, keepdims=False):  # noqa: A001 - the name the reader expects
@@ -51,3 +77,10 @@ def sum(x, axis=None, keepdims=False):  # noqa: A001 - the name the reader expec
 
 def mean(x, axis=None, keepdims=False):
     return Mean(axis, keepdims)(x)
+
+
+def max(x, axis: int, keepdims=False):  # noqa: A001 - the name the reader expects
+    """The maximum over one axis, with a gradient."""
+    if isinstance(axis, bool) or not isinstance(axis, int):
+        raise TypeError(f"max: axis must be one int, got {axis!r}")
+    return Max(axis, keepdims)(x)

@@ -41,7 +41,7 @@ class Linear(Module):
 
 
 class Conv2d(Module):
-    """2-D convolution (D2L 6.2-6.4): weight (out_channels, in_channels, kh, kw); kernel,
+    """2-D convolution (D2L 7.2-7.4): weight (out_channels, in_channels, kh, kw); kernel,
     stride and padding as int or pair; PyTorch's default initialisation."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True):
@@ -82,14 +82,14 @@ class _Pool2d(Module):
 
 
 class MaxPool2d(_Pool2d):
-    """Max pooling (D2L 6.5); ``stride`` defaults to the kernel size."""
+    """Max pooling (D2L 7.5); ``stride`` defaults to the kernel size."""
 
     def forward(self, x):
         return F.max_pool2d(x, self.kernel_size, self.stride, self.padding)
 
 
 class AvgPool2d(_Pool2d):
-    """Average pooling (D2L 6.5); ``stride`` defaults to the kernel size; padding counts
+    """Average pooling (D2L 7.5); ``stride`` defaults to the kernel size; padding counts
     as zeros in the average unless ``count_include_pad=False``."""
 
     def __init__(self, kernel_size, stride=None, padding=0, count_include_pad=True):

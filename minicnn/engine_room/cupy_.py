@@ -1,25 +1,28 @@
 """The CuPy backend: the same engine on an NVIDIA GPU.
 
-CuPy mirrors NumPy's API, so :class:`CupyBackend` is the NumPy backend with
-``xp = cupy``: every kernel of :class:`~minicnn.backend.numpy_.NumpyBackend` (im2col,
-col2im, pooling) runs unchanged on the device as a handful of strided CuPy array
-operations per kernel offset. Those operations are deterministic: each one writes
-distinct elements, so no atomics are involved and the GPU computes the same sums as the
-CPU, up to the rounding of cuBLAS.
+CuPy mirrors NumPy's API, so :class:`CupyBackend` starts as the NumPy reference backend
+with ``xp = cupy``, and replaces what a GPU runs badly that way: each sliding-window
+kernel (im2col, col2im, tap_sum, pooling) is one CUDA kernel, one thread per output
+element (engine_room/cupy_kernels.py), instead of kh*kw strided array operations; batch
+norm's elementwise passes are fused likewise. conv2d's algorithm per layer comes from
+engine_room/conv.py (im2col, taps, dx as a convolution; no Winograd: cuBLAS is fast
+enough at the products it saves). Every kernel writes distinct elements, so no atomics
+are involved and the GPU computes the same sums as the CPU, up to the rounding of cuBLAS.
 
-Only what cannot be shared lives here: how to tell a CuPy array, how to copy to and
-from the host, and the device's random generator (dropout masks are drawn on the GPU,
-so a training step copies nothing between host and device; initialisation draws on the
-host, once, so that a seed gives the same weights on every backend).
+Besides, only what cannot be shared lives here: how to tell a CuPy array, how to copy
+to and from the host, and the device's random generator (dropout masks are drawn on the
+GPU, so a training step copies nothing between host and device; initialisation draws on
+the host, once, so that a seed gives the same weights on every backend).
 """
 
 from __future__ import annotations
 
 import numpy
 
-from . import cupy_kernels
-from .numpy_ import NumpyBackend, _is_pointwise
-from .window import Window2d
+from ..backend.numpy_ import NumpyBackend, _is_pointwise
+from ..backend.window import Window2d
+from . import conv, cupy_kernels
+from .adopt import Adoptions
 
 INSTALL_HINT = "pip install -e '.[gpu]' (cupy-cuda12x; cupy-cuda13x for CUDA 13)"
 
@@ -35,12 +38,8 @@ class CupyBackend(NumpyBackend):
 
     name = "cupy"
     device = "cuda"
-    # conv2d unfolds up to this many bytes of columns per matrix product (CPU backends: a
-    # few MiB that stay in cache). On a GPU each chunk costs kernel launches, and its
-    # memory is plentiful, so a whole batch's columns are usually unfolded at once.
-    conv_chunk_bytes = 512 * 2**20
     # The sliding-window kernels (im2col, col2im, tap_sum, pooling) and batch norm's
-    # elementwise passes as one CUDA kernel each (backend/cupy_kernels.py); False runs
+    # elementwise passes as one CUDA kernel each (engine_room/cupy_kernels.py); False runs
     # the NumPy backend's kernels with xp = cupy instead: kh*kw strided slices a window
     # kernel, several array operations a batch norm (bench_gpu.py --compare-slices).
     cuda_kernels = True
@@ -62,9 +61,10 @@ class CupyBackend(NumpyBackend):
         return None if count > 0 else "no CUDA device"
 
     def __init__(self):
-        from . import current_seed
+        from ..backend import current_seed
 
         self.xp = _import_cupy()
+        self.adoptions = Adoptions(lambda array: array.base is None)
         self.reseed(current_seed())
 
     def is_array(self, obj) -> bool:
@@ -79,6 +79,21 @@ class CupyBackend(NumpyBackend):
 
     def generator(self):
         return self._generator
+
+    # ---- what engine_room/conv.py asks of a backend --------------------------------
+    def conv2d_plan(self, win: Window2d, weight_shape):
+        return conv.plan(self, win, weight_shape)
+
+    def conv_shares(self, count: int, columns: int) -> list[tuple[int, int]]:
+        return [(0, count)]  # one stream: the whole batch
+
+    def map(self, fn, items) -> list:
+        return [fn(item) for item in items]
+
+    def adopt_grad(self, array):
+        """The gradient itself when its memory is its own and no leaf kept it before;
+        otherwise a copy (engine_room/adopt.py)."""
+        return self.adoptions.adopt(array)
 
     def reseed(self, seed: int) -> None:
         self._generator = self.xp.random.default_rng(seed)
@@ -96,9 +111,9 @@ class CupyBackend(NumpyBackend):
         cupy_kernels.kernel(self.xp, name, wide)(*inputs, *args, *outputs)
         return outputs
 
-    def im2col(self, x, win: Window2d, out=None):
-        if not self.cuda_kernels or (_is_pointwise(win) and win.n == 1):
-            return super().im2col(x, win, out)
+    def im2col(self, x, win: Window2d, out=None, value=0.0):
+        if not self.cuda_kernels or (_is_pointwise(win) and win.n == 1) or value != 0:
+            return super().im2col(x, win, out, value)
         shape = (win.c, win.kh, win.kw, win.n, win.oh, win.ow)
         cols = self.empty(shape, x.dtype) if out is None else out.reshape(shape)
         self._run("im2col", [x], [cols], win)
@@ -112,7 +127,7 @@ class CupyBackend(NumpyBackend):
 
     def tap_sum(self, z, win: Window2d, out=None):
         if not self.cuda_kernels:
-            return super().tap_sum(z, win, out)
+            return conv.tap_sum(self, z, win, out)
         out_channels = z.shape[0] // (win.kh * win.kw)
         shape = (win.n, out_channels, win.oh, win.ow)
         y = self.empty(shape, z.dtype) if out is None else out

@@ -39,8 +39,7 @@ import weakref
 
 import numpy
 
-MIN_BYTES = 1 << 20
-LIMIT_BYTES = 4 << 30
+from . import tuning
 
 
 def _references(buffers: list, index: int) -> int:
@@ -64,8 +63,9 @@ _ONLY_THE_POOL, _COUNTS_HOLDERS = _calibrate()
 class BufferPool:
     """``empty`` and ``zeros`` like NumPy's, from buffers that are reused once free."""
 
-    def __init__(self, min_bytes: int = MIN_BYTES, limit_bytes: int = LIMIT_BYTES):
-        self.min_bytes, self.limit_bytes = min_bytes, limit_bytes
+    def __init__(self, min_bytes: int | None = None, limit_bytes: int | None = None):
+        self.min_bytes = tuning.POOL_MIN_BYTES if min_bytes is None else min_bytes
+        self.limit_bytes = tuning.POOL_LIMIT_BYTES if limit_bytes is None else limit_bytes
         self._buffers: dict[int, list[numpy.ndarray]] = {}  # size in bytes -> buffers
         self._handed_out: dict[int, weakref.ref] = {}  # id(buffer) -> the view empty() gave
         self._lock = threading.Lock()  # two threads must not take the same free buffer
@@ -92,7 +92,8 @@ class BufferPool:
         """Whether ``array`` is the very array :meth:`empty` returned, not a view made
         from it: then its memory is its alone, as a fresh NumPy array's is (the pool
         reuses it only once ``array`` is gone)."""
-        ref = self._handed_out.get(id(getattr(array, "base", None)))
+        with self._lock:
+            ref = self._handed_out.get(id(getattr(array, "base", None)))
         return ref is not None and ref() is array
 
     def zeros(self, shape, dtype=numpy.float64) -> numpy.ndarray:

@@ -36,7 +36,7 @@ from fractions import Fraction
 
 import numpy
 
-from .window import Window2d
+from ..backend.window import Window2d
 
 
 @dataclass(frozen=True, eq=False)
@@ -121,7 +121,8 @@ F4x4_3x3 = toom_cook(4, 3, (0, 1, -1, 2, -2))
 # outputs here), but its larger coefficients (up to 8, and 1/24 in G) cost float32 about
 # 1.5 digits: 1e-5 to 2e-5 of the output's scale against 3e-7 for a direct sum, beyond the
 # 1e-5 the fast backends promise to agree with NumPy. Set ALGORITHMS[3] = F4x4_3x3 to
-# trade that accuracy for speed.
+# trade that accuracy for speed (its kernels are not generated: the numba backend then
+# runs the NumPy transforms below, slower; add it to winograd_codegen.ALGORITHMS too).
 ALGORITHMS = {3: F2x2_3x3, 5: F2x2_5x5}
 
 
@@ -173,3 +174,77 @@ def transform_weight_grad(xp, grad_u, algorithm: Algorithm):
     grad_w = g2.T @ grad_u.reshape(algorithm.n**2, -1)  # (r*r, OC*C)
     r = algorithm.r
     return xp.ascontiguousarray(grad_w.T).reshape(out_channels, in_channels, r, r)
+
+
+# ---- the transforms of a whole layer, as NumPy slices (xp: numpy or cupy) -------------
+# The reference for the generated Numba kernels (winograd_codegen.py), which compute the
+# same sums one tile at a time; the numba backend runs these for other dtypes.
+def transform_input(xp, x, win: Window2d, alg: Algorithm):
+    """V = BT d B for every n x n tile d of every padded input plane: (n*n, C, N*TH*TW).
+
+    Tile (th, tw) of plane (n, c) is ``x_pad[n, c, m*th : m*th + n, m*tw : m*tw + n]``,
+    so its pixel (i, j), over all tiles at once, is one strided slice.
+    """
+    m, n = alg.m, alg.n
+    th, tw = alg.tiles(win)
+    x_pad = xp.zeros(_tiled_shape(win, alg), dtype=x.dtype)
+    x_pad[:, :, win.ph : win.ph + win.h, win.pw : win.pw + win.w] = x.transpose(1, 0, 2, 3)
+    d = [[x_pad[:, :, i : i + m * th : m, j : j + m * tw : m] for j in range(n)]
+         for i in range(n)]  # fmt: skip
+    v = sandwich(alg.BT, d, alg.BT)
+    return xp.stack([v[a][b] for a in range(n) for b in range(n)]).reshape(
+        n * n, win.c, -1
+    )
+
+def transform_output(xp, m_tiles, win: Window2d, alg: Algorithm, out=None):
+    """y = AT M A for every transformed tile M of ``m_tiles`` (n*n, OC, N*TH*TW): the
+    m x m output blocks, laid out as (N, OC, OH, OW), in ``out`` if given."""
+    m, n = alg.m, alg.n
+    th, tw = alg.tiles(win)
+    out_channels = m_tiles.shape[1]
+    tile = m_tiles.reshape(n, n, out_channels, win.n, th, tw)
+    y = sandwich(alg.AT, tile, alg.AT)
+    blocks = xp.empty((out_channels, win.n, th, m, tw, m), dtype=m_tiles.dtype)
+    for a in range(m):
+        for b in range(m):
+            blocks[:, :, :, a, :, b] = y[a][b]
+    y = blocks.reshape(out_channels, win.n, m * th, m * tw)[:, :, : win.oh, : win.ow]
+    if out is None:
+        return xp.ascontiguousarray(y.transpose(1, 0, 2, 3))
+    out[...] = y.transpose(1, 0, 2, 3)
+    return out
+
+def transform_output_grad(xp, gy, win: Window2d, alg: Algorithm):
+    """dM = A dy AT for every m x m block of ``gy`` (N, OC, OH, OW), the adjoint of
+    :func:`transform_output` (blocks past the output's edge read zeros): (n*n, OC, P)."""
+    m, n = alg.m, alg.n
+    th, tw = alg.tiles(win)
+    out_channels = gy.shape[1]
+    g_pad = xp.zeros((out_channels, win.n, m * th, m * tw), dtype=gy.dtype)
+    g_pad[:, :, : win.oh, : win.ow] = gy.transpose(1, 0, 2, 3)
+    g = [[g_pad[:, :, a::m, b::m] for b in range(m)] for a in range(m)]
+    dm = sandwich(alg.AT.T, g, alg.AT.T)
+    return xp.stack([dm[i][j] for i in range(n) for j in range(n)]).reshape(
+        n * n, out_channels, -1
+    )
+
+def transform_input_grad(xp, dv, win: Window2d, alg: Algorithm):
+    """dx: dd = B dV BT for every tile, added back where the tile was cut from (tiles
+    overlap by r - 1 pixels), padding dropped; the adjoint of :func:`transform_input`."""
+    m, n = alg.m, alg.n
+    th, tw = alg.tiles(win)
+    dv = dv.reshape(n, n, win.c, win.n, th, tw)
+    dd = sandwich(alg.BT.T, dv, alg.BT.T)
+    dx_pad = xp.zeros(_tiled_shape(win, alg), dtype=dv.dtype)
+    for i in range(n):
+        for j in range(n):
+            dx_pad[:, :, i : i + m * th : m, j : j + m * tw : m] += dd[i][j]
+    dx = dx_pad[:, :, win.ph : win.ph + win.h, win.pw : win.pw + win.w]
+    return xp.ascontiguousarray(dx.transpose(1, 0, 2, 3))
+
+
+def _tiled_shape(win: Window2d, alg: Algorithm) -> tuple[int, int, int, int]:
+    """(C, N, Hp, Wp): the padded planes, channels first, that the tiles exactly cover
+    (the input's padding, plus zeros below and right up to the last tile's edge)."""
+    th, tw = alg.tiles(win)
+    return (win.c, win.n, alg.m * th + alg.r - 1, alg.m * tw + alg.r - 1)

@@ -3,14 +3,17 @@
 Read this after the textbook path (backend/numpy_.py and functional/).
 :class:`NumbaBackend` inherits every kernel of :class:`~minicnn.backend.numpy_.NumpyBackend`
 and replaces the ones a training step spends its time in with loops that Numba compiles
-to machine code: the sliding windows (col2im, tap_sum, pooling forward and backward), batch norm's per-channel sums and elementwise passes, ReLU, sigmoid and SGD's
-update. Each loop is the NumPy kernel's docstring written out one element at a time.
-(The matrix products stay NumPy's: BLAS.)
+to machine code: the sliding windows (col2im, tap_sum, pooling forward and backward),
+batch norm's per-channel sums and elementwise passes, ReLU, sigmoid, SGD's update and
+Winograd's transforms. Each loop is the NumPy kernel's docstring written out one element
+at a time. (The matrix products stay NumPy's: BLAS.) Each compiled method says, in its
+``@_compiled(...)`` line, when NumPy's kernel runs instead. conv2d's algorithm per layer
+comes from engine_room/conv.py (:meth:`NumbaBackend.conv2d_plan`).
 
 Four rules shape every kernel:
 
 - A loop runs on one thread and releases the GIL (``nogil=True``). The backend's
-  :class:`~minicnn.backend.team.ThreadTeam` runs several at once, each on its own part of
+  :class:`~minicnn.engine_room.team.ThreadTeam` runs several at once, each on its own part of
   what the operation *writes*, a slice of the arrays: a range of (n, c) planes, of
   images, of channels or of elements, or a chunk of a convolution's batch. No two parts
   ever write the same element, so there are no races, no locks, and the same result on
@@ -22,10 +25,11 @@ Four rules shape every kernel:
   round-off (and inputs with few values per channel keep NumPy's kernels).
 - Outputs are allocated in Python (``self.empty``, or ``self.zeros`` where a loop only
   adds into them), from a pool that hands the same memory to the next step
-  (backend/pool.py); the loops skip the padding, whose contribution is zero (or -inf
+  (engine_room/pool.py); the loops skip the padding, whose contribution is zero (or -inf
   for max pooling).
 - Where NumPy is faster the backend keeps NumPy's kernel: the strided copies of im2col
-  (as one copy), of window_sum on a single thread, and anything not float32 or float64.
+  (as one copy), of window_sum on a single thread, and anything not float32 or float64
+  (the ``@_compiled`` decorator below: one mechanism for every such fallback).
 
 With ``NUMBA_DISABLE_JIT=1`` the kernels run as plain, slow Python, to step through in a
 debugger. ``cache=True`` stores the machine code in ``__pycache__``, so only the first
@@ -35,22 +39,24 @@ process on a machine pays for compiling (see :meth:`NumbaBackend.warm_up` and
 
 from __future__ import annotations
 
+import functools
 import time
 
 import numba
 import numpy
 from numpy.lib.stride_tricks import sliding_window_view
 
-from . import _winograd_kernels, winograd
+from ..backend.numpy_ import NumpyBackend, _is_pointwise
+from ..backend.window import Window2d
+from . import _winograd_kernels, conv, tuning, winograd
 from . import team as _team
-from .numpy_ import NumpyBackend, _is_pointwise
+from .adopt import Adoptions
 from .pool import BufferPool
-from .window import Window2d
 
 _COMPILED_DTYPES = (numpy.float32, numpy.float64)
 
 #: How every loop here is compiled: machine code cached on disk, the GIL released so
-#: that the team's threads run loops at once (backend/team.py).
+#: that the team's threads run loops at once (engine_room/team.py).
 _loop = numba.njit(cache=True, nogil=True)
 
 
@@ -354,49 +360,78 @@ def _batch_norm_grad(gy, x_hat, scale, mean_gy, mean_gy_x_hat, dx):
                     dx[n, c, h, w] = centered * scale[c]
 
 
-# Batch norm with fewer values per channel than this runs NumPy's kernels. The loops gain
-# nothing there (a Linear layer's batch, small maps of a small batch), and small batches
-# are where batch norm is ill-conditioned: a channel that barely varies is divided by
-# sqrt(var + eps), so the last bits of its sums, which Numba adds in another order,
-# would show in the gradients at 1e-4 instead of 1e-7.
-_BATCH_NORM_MIN_COUNT = 4096
-
-
-def _compiled_batch_norm(x) -> bool:
-    return _compiled_for(x) and x.size // x.shape[1] >= _BATCH_NORM_MIN_COUNT
-
-
 def _as_4d(x):
     """(N, C) -> (N, C, 1, 1), a view: the batch-norm kernels see one layout."""
     return x.reshape(x.shape + (1,) * (4 - x.ndim))
 
 
-# ---- the backend ---------------------------------------------------------------------
-# window_sum is strided adds, one per kernel offset. On one thread NumPy's vectorised
-# inner loops run them faster than the compiled loop does (benchmarks/README.md); the
-# compiled loop wins once the team shares it out.
-_STRIDED_MIN_THREADS = 2
+# ---- when the compiled loops run -------------------------------------------------------
+def _compiled_for(array) -> bool:
+    """The kernels are compiled for float32 and float64; other dtypes use NumPy's."""
+    return array.dtype in _COMPILED_DTYPES
 
 
 def _contiguous(*arrays) -> bool:
     return all(array.flags.c_contiguous for array in arrays)
 
 
-def _compiled_for(array) -> bool:
-    """The kernels are compiled for float32 and float64; other dtypes use NumPy's."""
-    return array.dtype in _COMPILED_DTYPES
+def _compiled(when=None, otherwise=None):
+    """Decorate a backend method: it runs its compiled loops when ``when(self, *args)``
+    holds (by default: the first array is float32 or float64), and otherwise
+    ``otherwise`` (by default the NumPy backend's method of the same name)."""
+    when = when or (lambda self, array, *rest, **kwargs: _compiled_for(array))
+
+    def decorate(method):
+        fallback = otherwise or getattr(NumpyBackend, method.__name__)
+
+        @functools.wraps(method)
+        def dispatch(self, *args, **kwargs):
+            if when(self, *args, **kwargs):
+                return method(self, *args, **kwargs)
+            return fallback(self, *args, **kwargs)
+
+        return dispatch
+
+    return decorate
 
 
+def _contiguous_floats(self, *arrays, **kwargs) -> bool:
+    """The elementwise loops' condition: float arrays, contiguous (flattened as views)."""
+    return _compiled_for(arrays[0]) and _contiguous(*arrays)
+
+
+def _batch_norm_sized(self, x, *rest, **kwargs) -> bool:
+    """Batch norm with fewer values per channel than BATCH_NORM_MIN_COUNT runs NumPy's
+    kernels. The loops gain nothing there (a Linear layer's batch, small maps of a small
+    batch), and small batches are where batch norm is ill-conditioned: a channel that
+    barely varies is divided by sqrt(var + eps), so the last bits of its sums, which
+    Numba adds in another order, would show in the gradients at 1e-4 instead of 1e-7."""
+    return _compiled_for(x) and x.size // x.shape[1] >= tuning.BATCH_NORM_MIN_COUNT
+
+
+def _generated_winograd(self, array, win, alg, *rest, **kwargs) -> bool:
+    """A Winograd transform has compiled kernels for float32/64 and the generated algorithms."""
+    return _compiled_for(array) and (alg.m, alg.r) in _winograd_kernels.KERNELS
+
+
+def _reference_transform(name):
+    """winograd.py's NumPy transform ``name``, as a backend method's fallback."""
+    transform = getattr(winograd, name)
+    return lambda self, *args, **kwargs: transform(numpy, *args, **kwargs)
+
+
+# ---- the backend ---------------------------------------------------------------------
 class NumbaBackend(NumpyBackend):
     """NumPy arrays; the hot kernels are loops compiled by Numba, run by a team of threads."""
 
     name = "numba"
-    conv_winograd = True  # 3x3 stride-1 convolutions in 16/36 of the products
+    conv_winograd = True  # wide 3x3 and 5x5 stride-1 layers in 16/36 and 36/100 of the products
 
     def __init__(self):
         from ..threads import budget
 
         self.pool = BufferPool()
+        self.adoptions = Adoptions(self._owns_memory)
         self.team = _team.ThreadTeam()
         try:  # resized again whenever the backend becomes active
             self.team.resize(budget(self))
@@ -412,13 +447,24 @@ class NumbaBackend(NumpyBackend):
     def zeros(self, shape, dtype):
         return self.pool.zeros(shape, dtype)
 
-    def owns_memory(self, array) -> bool:
+    def adopt_grad(self, array):
+        """The gradient itself when its memory is its own and no leaf kept it before;
+        otherwise a copy (engine_room/adopt.py)."""
+        return self.adoptions.adopt(array)
+
+    def _owns_memory(self, array) -> bool:
         # The array the pool handed out is a view of its buffer, yet the memory is its
         # alone: the pool reuses the buffer only after the array is gone.
-        return super().owns_memory(array) or self.pool.is_original(array)
+        return array.base is None or self.pool.is_original(array)
+
+    def conv2d_plan(self, win: Window2d, weight_shape):
+        """The engine room's algorithm for this layer (engine_room/conv.py)."""
+        return conv.plan(self, win, weight_shape)
 
     def conv_shares(self, count: int, columns: int) -> list[tuple[int, int]]:
-        return self.team.parts(count, columns, _team.PARALLEL_MIN_COLUMNS)
+        """A convolution's batch of ``count`` images, whose im2col has ``columns``
+        elements, cut into one (start, stop) per thread of the team."""
+        return self.team.parts(count, columns, tuning.PARALLEL_MIN_COLUMNS)
 
     def matmul(self, a, b):
         """``a @ b`` (matrices, or stacks of them), its columns shared out among the team
@@ -429,12 +475,12 @@ class NumbaBackend(NumpyBackend):
             numpy.matmul(a, b[..., part[0] : part[1]], out=out[..., part[0] : part[1]])
 
         multiply_adds = out.size * a.shape[-1]
-        parts = self.team.parts(b.shape[-1], multiply_adds, _team.PARALLEL_MIN_MULTIPLY_ADDS)
+        parts = self.team.parts(b.shape[-1], multiply_adds, tuning.PARALLEL_MIN_MULTIPLY_ADDS)
         self.team.map(columns, parts)
         return out
 
     # ---- convolution: called on one chunk of a batch, on one of the team's threads ----
-    def im2col(self, x, win: Window2d, out=None):
+    def im2col(self, x, win: Window2d, out=None, value=0.0):
         """NumPy's im2col in one strided copy instead of one per kernel offset.
 
         ``sliding_window_view`` sees every kh x kw window of the padded input at once, as
@@ -444,53 +490,48 @@ class NumbaBackend(NumpyBackend):
         threads unfold their shares of a batch at once (a compiled loop was 2-3x slower).
         """
         if _is_pointwise(win) and win.n == 1:
-            return super().im2col(x, win, out)
+            return super().im2col(x, win, out, value)
         shape = (win.c, win.kh, win.kw, win.n, win.oh, win.ow)
         cols = self.empty(shape, dtype=x.dtype) if out is None else out.reshape(shape)
-        windows = sliding_window_view(self._pad(x, win), (win.kh, win.kw), axis=(2, 3))
+        windows = sliding_window_view(self._pad(x, win, value), (win.kh, win.kw), axis=(2, 3))
         windows = windows[:, :, : win.sh * win.oh : win.sh, : win.sw * win.ow : win.sw]
         cols[...] = windows.transpose(1, 4, 5, 0, 2, 3)
         return cols.reshape(win.c * win.kh * win.kw, win.n * win.oh * win.ow)
 
+    @_compiled()
     def col2im(self, cols, win: Window2d, out=None):
-        if not _compiled_for(cols):
-            return super().col2im(cols, win, out)
         cols = numpy.ascontiguousarray(cols).reshape(win.c, win.kh, win.kw, win.n, win.oh, win.ow)
         dx = self.empty(win.input_shape, dtype=cols.dtype) if out is None else out
         _col2im(cols, dx, win.sh, win.sw, win.ph, win.pw)
         return dx
 
+    @_compiled(otherwise=lambda self, z, win, out=None: conv.tap_sum(self, z, win, out))
     def tap_sum(self, z, win: Window2d, out=None):
-        if not _compiled_for(z):
-            return super().tap_sum(z, win, out)
         z = numpy.ascontiguousarray(z).reshape(win.kh, win.kw, -1, win.n, win.h, win.w)
         y = self.empty((win.n, z.shape[2], win.oh, win.ow), dtype=z.dtype) if out is None else out
         _tap_sum(z, y, win.sh, win.sw, win.ph, win.pw)
         return y
 
     # Winograd's transforms: the kernels in _winograd_kernels.py, generated for each
-    # algorithm with its matrices' sums unrolled (backend/winograd_codegen.py).
+    # algorithm with its matrices' sums unrolled (engine_room/winograd_codegen.py).
+    @_compiled(_generated_winograd, _reference_transform("transform_input"))
     def winograd_input(self, x, win: Window2d, alg: winograd.Algorithm):
-        if not _compiled_for(x):
-            return super().winograd_input(x, win, alg)
         th, tw = alg.tiles(win)
         v = self.empty((alg.n**2, win.c, win.n * th * tw), dtype=x.dtype)
         kernel = _winograd_kernels.KERNELS[alg.m, alg.r][0]
         kernel(numpy.ascontiguousarray(x), v, alg.BT.astype(x.dtype), win.ph, win.pw, th, tw)
         return v
 
+    @_compiled(_generated_winograd, _reference_transform("transform_output"))
     def winograd_output(self, m_tiles, win: Window2d, alg: winograd.Algorithm, out=None):
-        if not _compiled_for(m_tiles):
-            return super().winograd_output(m_tiles, win, alg, out)
         shape = (win.n, m_tiles.shape[1], win.oh, win.ow)
         y = self.empty(shape, dtype=m_tiles.dtype) if out is None else out
         kernel = _winograd_kernels.KERNELS[alg.m, alg.r][1]
         kernel(numpy.ascontiguousarray(m_tiles), y, alg.AT.astype(y.dtype), *alg.tiles(win))
         return y
 
+    @_compiled(_generated_winograd, _reference_transform("transform_output_grad"))
     def winograd_output_grad(self, gy, win: Window2d, alg: winograd.Algorithm):
-        if not _compiled_for(gy):
-            return super().winograd_output_grad(gy, win, alg)
         th, tw = alg.tiles(win)
         dm = self.empty((alg.n**2, gy.shape[1], win.n * th * tw), dtype=gy.dtype)
         kernel = _winograd_kernels.KERNELS[alg.m, alg.r][2]
@@ -498,9 +539,8 @@ class NumbaBackend(NumpyBackend):
         kernel(numpy.ascontiguousarray(gy), dm, a_mat, th, tw)
         return dm
 
+    @_compiled(_generated_winograd, _reference_transform("transform_input_grad"))
     def winograd_input_grad(self, dv, win: Window2d, alg: winograd.Algorithm):
-        if not _compiled_for(dv):
-            return super().winograd_input_grad(dv, win, alg)
         dx = self.empty(win.input_shape, dtype=dv.dtype)
         kernel = _winograd_kernels.KERNELS[alg.m, alg.r][3]
         b_mat = numpy.ascontiguousarray(alg.BT.T, dtype=dv.dtype)
@@ -512,9 +552,8 @@ class NumbaBackend(NumpyBackend):
         """``run(part)`` for the team's parts of ``range(count)``, each part a slice."""
         self.team.map(lambda bounds: run(slice(*bounds)), self.team.parts(count, work))
 
+    @_compiled()
     def max_pool2d(self, x, win: Window2d):
-        if not _compiled_for(x):
-            return super().max_pool2d(x, win)
         y = self.empty(win.output_shape, dtype=x.dtype)
         argmax = self.empty(win.output_shape, dtype=numpy.min_scalar_type(win.kh * win.kw))
         x3, y3, arg3 = _planes(numpy.ascontiguousarray(x)), _planes(y), _planes(argmax)
@@ -522,57 +561,50 @@ class NumbaBackend(NumpyBackend):
                     lambda p: _max_pool2d(x3[p], y3[p], arg3[p], *_geometry(win)))  # fmt: skip
         return y, argmax
 
+    @_compiled()
     def max_pool2d_backward(self, dy, argmax, win: Window2d):
-        if not _compiled_for(dy):
-            return super().max_pool2d_backward(dy, argmax, win)
         dx = self.empty(win.input_shape, dtype=dy.dtype)
         dy3, arg3, dx3 = _planes(numpy.ascontiguousarray(dy)), _planes(argmax), _planes(dx)
         self._share(len(dx3), dx.size,
                     lambda p: _max_pool2d_backward(dy3[p], arg3[p], dx3[p], *_geometry(win)))  # fmt: skip
         return dx
 
+    @_compiled(lambda self, x, win: _compiled_for(x) and self.team.size >= tuning.STRIDED_MIN_THREADS)
     def window_sum(self, x, win: Window2d):
-        if not _compiled_for(x) or self.team.size < _STRIDED_MIN_THREADS:
-            return super().window_sum(x, win)
         y = self.zeros(win.output_shape, dtype=x.dtype)
         x3, y3 = _planes(numpy.ascontiguousarray(x)), _planes(y)
         self._share(len(y3), y.size, lambda p: _window_sum(x3[p], y3[p], *_geometry(win)))
         return y
 
+    @_compiled()
     def window_sum_backward(self, dy, win: Window2d):
-        if not _compiled_for(dy):
-            return super().window_sum_backward(dy, win)
         dx = self.zeros(win.input_shape, dtype=dy.dtype)
         dy3, dx3 = _planes(numpy.ascontiguousarray(dy)), _planes(dx)
         self._share(len(dx3), dx.size,
                     lambda p: _window_sum_backward(dy3[p], dx3[p], *_geometry(win)))  # fmt: skip
         return dx
 
+    @_compiled(lambda self, a, x, y: _contiguous_floats(self, y, x) and x.dtype == y.dtype)
     def axpy(self, a, x, y) -> None:
-        if not (_compiled_for(y) and x.dtype == y.dtype and _contiguous(x, y)):
-            return super().axpy(a, x, y)
         a, x1, y1 = y.dtype.type(a), x.reshape(-1), y.reshape(-1)
         self._share(y.size, y.size, lambda k: _axpy(a, x1[k], y1[k]))
 
+    @_compiled(_contiguous_floats)
     def relu(self, x):
-        if not (_compiled_for(x) and _contiguous(x)):
-            return super().relu(x)
         y = self.empty(x.shape, x.dtype)
         x1, y1 = x.reshape(-1), y.reshape(-1)
         self._share(x.size, x.size, lambda k: _relu(x1[k], y1[k]))
         return y
 
+    @_compiled(_contiguous_floats)
     def relu_backward(self, gy, y):
-        if not (_compiled_for(gy) and _contiguous(gy, y)):
-            return super().relu_backward(gy, y)
         dx = self.empty(gy.shape, gy.dtype)
         gy1, y1, dx1 = gy.reshape(-1), y.reshape(-1), dx.reshape(-1)
         self._share(gy.size, gy.size, lambda k: _relu_backward(gy1[k], y1[k], dx1[k]))
         return dx
 
+    @_compiled(_contiguous_floats)
     def sigmoid(self, x):
-        if not (_compiled_for(x) and _contiguous(x)):
-            return super().sigmoid(x)
         y, e, one = self.empty(x.shape, x.dtype), self.empty(x.size, x.dtype), x.dtype.type(1)
         x1, y1 = x.reshape(-1), y.reshape(-1)
 
@@ -583,26 +615,23 @@ class NumbaBackend(NumpyBackend):
         self._share(x.size, x.size, part)
         return y
 
+    @_compiled(_contiguous_floats)
     def sigmoid_backward(self, gy, y):
-        if not (_compiled_for(gy) and _contiguous(gy, y)):
-            return super().sigmoid_backward(gy, y)
         dx, one = self.empty(gy.shape, gy.dtype), gy.dtype.type(1)
         gy1, y1, dx1 = gy.reshape(-1), y.reshape(-1), dx.reshape(-1)
         self._share(gy.size, gy.size, lambda k: _sigmoid_backward(gy1[k], y1[k], one, dx1[k]))
         return dx
 
+    @_compiled(_batch_norm_sized)
     def batch_norm_stats(self, x):
-        if not _compiled_batch_norm(x):
-            return super().batch_norm_stats(x)
         mean = self.empty(x.shape[1], dtype=x.dtype)
         var = self.empty(x.shape[1], dtype=x.dtype)
         x4 = _as_4d(x)
         self._share(x.shape[1], x.size, lambda c: _batch_norm_stats(x4[:, c], mean[c], var[c]))
         return mean, var
 
+    @_compiled(_batch_norm_sized)
     def batch_norm_apply(self, x, mean, inv_std, weight=None, bias=None):
-        if not _compiled_batch_norm(x):
-            return super().batch_norm_apply(x, mean, inv_std, weight, bias)
         x_hat = self.empty(x.shape, dtype=x.dtype)
         if weight is None:  # y = x_hat: weight 1, bias 0, written to x_hat twice
             weight, bias, y = numpy.ones_like(mean), numpy.zeros_like(mean), x_hat
@@ -613,9 +642,8 @@ class NumbaBackend(NumpyBackend):
             x4[n], mean, inv_std, weight, bias, x_hat4[n], y4[n]))  # fmt: skip
         return x_hat, y
 
+    @_compiled(_batch_norm_sized)
     def batch_norm_sums(self, gy, x_hat):
-        if not _compiled_batch_norm(gy):
-            return super().batch_norm_sums(gy, x_hat)
         sum_gy = self.empty(gy.shape[1], dtype=gy.dtype)
         sum_gy_x_hat = self.empty(gy.shape[1], dtype=gy.dtype)
         gy4, x_hat4 = _as_4d(gy), _as_4d(x_hat)
@@ -623,9 +651,8 @@ class NumbaBackend(NumpyBackend):
             gy4[:, c], x_hat4[:, c], sum_gy[c], sum_gy_x_hat[c]))  # fmt: skip
         return sum_gy, sum_gy_x_hat
 
+    @_compiled(_batch_norm_sized)
     def batch_norm_grad(self, gy, x_hat, scale, mean_gy, mean_gy_x_hat):
-        if not _compiled_batch_norm(gy):
-            return super().batch_norm_grad(gy, x_hat, scale, mean_gy, mean_gy_x_hat)
         dx = self.empty(gy.shape, dtype=gy.dtype)
         gy4, x_hat4, dx4 = _as_4d(gy), _as_4d(x_hat), _as_4d(dx)
         self._share(len(gy), gy.size, lambda n: _batch_norm_grad(

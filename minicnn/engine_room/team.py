@@ -27,16 +27,7 @@ import os
 import threading
 import weakref
 
-#: Work smaller than this runs on the calling thread alone: waking a sleeping worker
-#: costs tens of microseconds, more than a small loop or product gains from sharing it
-#: (an exp over 200 000 floats ran slower on two threads than on one).
-PARALLEL_MIN_ELEMENTS = 1 << 18  # a loop: the elements it writes
-PARALLEL_MIN_MULTIPLY_ADDS = 1 << 22  # a matrix product (m, k) @ (k, n): m*k*n
-#: A convolution's share of a batch runs dozens of NumPy calls (im2col's copies, one per
-#: kernel offset, the product, the bias): between two of them a thread waits its turn
-#: at the GIL. Sharing pays once each call is long: at LeNet's batch 32 (0.6 million
-#: elements of columns) two threads took 650 us where one took 510.
-PARALLEL_MIN_COLUMNS = 1 << 20  # a convolution: the elements of its im2col columns
+from . import tuning
 
 _local = threading.local()  # .busy: this thread is running a piece of some team's work
 
@@ -64,9 +55,9 @@ class ThreadTeam:
 
     def parts(self, count: int, work: int, minimum: int | None = None):
         """``range(count)`` cut into one (start, stop) per thread, as even as can be; one
-        part when ``work`` is below ``minimum`` (by default :data:`PARALLEL_MIN_ELEMENTS`,
+        part when ``work`` is below ``minimum`` (by default ``tuning.PARALLEL_MIN_ELEMENTS``,
         work counted in elements written), too small to share."""
-        minimum = PARALLEL_MIN_ELEMENTS if minimum is None else minimum
+        minimum = tuning.PARALLEL_MIN_ELEMENTS if minimum is None else minimum
         pieces = max(1, min(self.size, count)) if work >= minimum else 1
         bounds = [count * k // pieces for k in range(pieces + 1)]
         return list(zip(bounds[:-1], bounds[1:], strict=True))

@@ -1,0 +1,332 @@
+"""conv2d in the engine room: the algorithm for each layer, and the batch shared among threads.
+
+Read this after ``functional/conv.py``, whose :class:`~minicnn.functional.conv.Conv2d`
+computes every layer the chapter's way: im2col and one matrix product forward, then
+``dW = dy @ cols^T`` and ``dx = col2im(W^T @ dy)``. The same sums can be computed in
+other orders that move less memory or multiply less; which one pays depends on the
+layer's shape. :func:`plan` looks at the shape once, in forward, and
+:class:`FastConv2d` then computes forward and backward its way:
+
+=========================  =============================================================
+im2col                     the chapter's algorithm, its columns unfolded a chunk of
+                           images at a time (small enough to stay in cache) and the
+                           batch cut into one share per thread (``backend.map``)
+taps                       stride 1, fewer output than input channels: every kernel tap's
+                           product at every input pixel, then each output adds up its
+                           kh*kw taps (:func:`_correlate_by_taps`)
+dx as a convolution        stride 1, no more output than input channels: dx is dy
+                           convolved with the kernel turned 180 degrees
+Winograd F(2x2, 3x3),      a backend with ``conv_winograd`` (numba's), 3x3 and 5x5 stride-1
+Winograd F(2x2, 5x5)       layers wide enough: 16/36 and 36/100 of the multiplications
+                           (engine_room/winograd.py)
+=========================  =============================================================
+
+Every threshold is in engine_room/tuning.py. All of them compute the same sums as the
+textbook path, up to rounding; tests/test_fast_paths.py holds each equal to PyTorch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ..backend import Window2d
+from . import tuning, winograd
+
+
+def plan(backend, win: Window2d, weight_shape) -> FastConv2d:
+    """How ``backend`` computes a conv2d of window ``win`` and weight ``weight_shape``."""
+    return FastConv2d(backend, win, tuple(weight_shape))
+
+
+class FastConv2d:
+    """One layer's algorithm, chosen from its shape; ``algorithm`` names it for mc.summary."""
+
+    def __init__(self, backend, win: Window2d, weight_shape):
+        self.backend, self.win = backend, win
+        out_channels, _, kh, kw = weight_shape
+        stride_1 = (win.sh, win.sw) == (1, 1)
+        self.winograd = _winograd_algorithm(backend, win, out_channels)
+        self.by_taps = stride_1 and kh * kw > 1 and out_channels < win.c
+        self.dx_as_convolution = stride_1 and win.ph < kh and win.pw < kw and out_channels <= win.c
+
+    @property
+    def algorithm(self) -> str:
+        """The forward pass's algorithm: "im2col", "taps" or "Winograd F(2x2, 3x3)"."""
+        if self.winograd:
+            return f"Winograd {self.winograd}"
+        return "taps" if self.by_taps else "im2col"
+
+    @property
+    def grad_input_algorithm(self) -> str:
+        """How dx is computed: "col2im", "convolution of dy" or Winograd's adjoint."""
+        if self.winograd:
+            return f"Winograd {self.winograd}"
+        return "convolution of dy" if self.dx_as_convolution else "col2im"
+
+    def forward(self, x, weight, bias=None):
+        if self.winograd:
+            return _correlate_winograd(self.backend, x, weight, self.win, self.winograd, bias)
+        if self.by_taps:
+            return _correlate_by_taps(self.backend, x, weight, self.win, bias)
+        return _correlate(self.backend, x, weight, self.win, bias)
+
+    def backward(self, gy, x, weight, need_x: bool, need_w: bool):
+        """(dx or None, dW or None)."""
+        if self.winograd:
+            return _winograd_backward(self.backend, gy, x, weight, self.win, self.winograd,
+                                      need_x, need_w)  # fmt: skip
+        grad_x = self._grad_input(gy, weight) if need_x else None
+        grad_w = _grad_weight(self.backend, gy, x, weight, self.win) if need_w else None
+        return grad_x, grad_w
+
+    def _grad_input(self, gy, weight):
+        """dx = col2im(W^T @ dy), chunk by chunk; or, with stride 1, as what it also is, a
+        convolution of dy, padded by (kh-1-ph, kw-1-pw), with the kernel turned 180
+        degrees and its in and out channels swapped::
+
+            dx[n, c, h, w] = sum over o, i, j of weight[o, c, kh-1-i, kw-1-j] * dy_pad[n, o, h + i, w + j]
+
+        That way unfolds dy (OC*kh*kw rows) instead of folding back C*kh*kw rows: less
+        memory traffic when OC < C (DenseNet's narrow layers), and with OC = C (ResNet's)
+        a matrix product over OC*kh*kw instead of OC, which BLAS runs faster.
+        """
+        backend, win = self.backend, self.win
+        out_channels, _, kh, kw = weight.shape
+        if self.dx_as_convolution:
+            flipped = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+            gy_win = Window2d(win.n, out_channels, win.oh, win.ow, kh, kw, 1, 1,
+                              kh - 1 - win.ph, kw - 1 - win.pw)  # fmt: skip
+            if win.c < out_channels and kh * kw > 1:  # the rule for taps, channels swapped
+                return _correlate_by_taps(backend, gy, flipped, gy_win)
+            return _correlate(backend, gy, flipped, gy_win)
+        w = weight.reshape(out_channels, -1)
+        grad_x = backend.empty(win.input_shape, gy.dtype)
+
+        def compute(share):
+            images, part = share
+            gy_share, grad_x_share = gy[images], grad_x[images]
+            for chunk, chunk_win in _chunks(backend, part, gy.itemsize, weight.nbytes):
+                cols = backend.matmul(w.T, _as_columns(backend, gy_share[chunk]))
+                backend.col2im(cols, chunk_win, out=grad_x_share[chunk])
+
+        backend.map(compute, _shares(backend, win))
+        return grad_x
+
+
+# ---- im2col, shared among threads ---------------------------------------------------
+def _correlate(backend, x, weight, win: Window2d, bias=None):
+    """``W @ im2col(x) + bias`` chunk by chunk, laid out as (N, OC, OH, OW).
+
+    The chunks are independent, so the numba backend's team (engine_room/team.py) cuts
+    the batch into one share per thread and runs the shares' chunk loops at once.
+    """
+    w = weight.reshape(weight.shape[0], -1)
+    y = backend.empty((win.n, w.shape[0], win.oh, win.ow), x.dtype)
+
+    def compute(share):
+        images, part = share
+        y_share = y[images]
+        for chunk, chunk_win, cols in _unfold(backend, x[images], part, w.nbytes):
+            out = backend.matmul(w, cols)
+            if bias is not None:
+                out += bias.reshape(-1, 1)
+            out = out.reshape(w.shape[0], chunk_win.n, win.oh, win.ow)
+            y_share[chunk] = out.transpose(1, 0, 2, 3)
+
+    backend.map(compute, _shares(backend, win))
+    return y
+
+
+def _grad_weight(backend, gy, x, weight, win: Window2d):
+    """dW = sum over chunks of dy[chunk] @ im2col(x[chunk])^T, each share summing its own.
+
+    Computed transposed, dW^T += cols @ dy[chunk]^T: the same products, which BLAS runs
+    faster with the long C*kh*kw side first. Backward unfolds each chunk again rather than
+    keeping the forward pass's columns: they would be the largest memory of a step.
+    """
+
+    def sum_of_share(share):
+        images, part = share
+        x_share, gy_share = x[images], gy[images]
+        grad_wt = backend.xp.zeros((weight[0].size, weight.shape[0]), dtype=weight.dtype)
+        for chunk, _, cols in _unfold(backend, x_share, part, weight.nbytes):
+            grad_wt += cols @ _as_columns(backend, gy_share[chunk]).T
+        return grad_wt
+
+    grad_wt = sum(backend.map(sum_of_share, _shares(backend, win)))
+    return grad_wt.T.reshape(weight.shape)
+
+
+def _correlate_by_taps(backend, x, weight, win: Window2d, bias=None):
+    """The same convolution (stride 1), computed the other way round: every kernel tap's
+    product at every input pixel first, then each output adds up the kh*kw it needs::
+
+        z[(i, j, o), n, h, w] = sum over c of weight[o, c, i, j] * x[n, c, h, w]      # one GEMM
+        y[n, o, oh, ow] = sum over i, j of z[(i, j, o), n, oh + i - ph, ow + j - pw]  # tap_sum
+
+    The product reads x itself instead of its kh*kw-fold columns and writes kh*kw*OC rows
+    instead of im2col's C*kh*kw: less memory traffic when OC < C (DenseNet's growth layers).
+    """
+    out_channels, in_channels, kh, kw = weight.shape
+    taps = weight.transpose(2, 3, 0, 1).reshape(kh * kw * out_channels, in_channels)
+    y = backend.empty((win.n, out_channels, win.oh, win.ow), x.dtype)
+
+    def compute(share):
+        images, part = share
+        x_share, y_share = x[images], y[images]
+        for chunk, chunk_win in _chunks(backend, part, x.itemsize, weight.nbytes):
+            z = backend.matmul(taps, _as_columns(backend, x_share[chunk]))  # (kh*kw*OC, b*H*W)
+            backend.tap_sum(z, chunk_win, out=y_share[chunk])
+            if bias is not None:
+                y_share[chunk] += bias.reshape(-1, 1, 1)
+
+    backend.map(compute, _shares(backend, win))
+    return y
+
+
+def tap_sum(backend, z, win: Window2d, out=None):
+    """Add up, for each output pixel, the kernel taps' products that land on it::
+
+        y[n, o, oh, ow] = sum over i, j of z[i, j, o, n, oh*sh + i - ph, ow*sw + j - pw]
+
+    where z, given as (kh*kw*OC, N*H*W), holds every tap's product at every input pixel
+    (zero where that pixel is padding). Returns y (N, OC, OH, OW), in ``out`` if given.
+    The NumPy way, one strided add per tap; the backends' ``tap_sum`` compile it.
+    """
+    z_pad = backend._pad(z.reshape(-1, win.n, win.h, win.w), win)  # (kh*kw*OC, N, Hp, Wp)
+    z_pad = z_pad.reshape((win.kh * win.kw, -1) + z_pad.shape[1:])
+    y = backend.xp.zeros((win.n, z_pad.shape[1], win.oh, win.ow), dtype=z.dtype)
+    for k, (i, j) in enumerate(backend._offsets(win)):
+        y += z_pad[k][backend._window_slice(win, i, j)].transpose(1, 0, 2, 3)
+    if out is None:
+        return y
+    out[...] = y
+    return out
+
+
+# ---- Winograd -------------------------------------------------------------------------
+def _winograd_algorithm(backend, win: Window2d, out_channels: int) -> winograd.Algorithm | None:
+    """The Winograd algorithm to compute this layer with, or None."""
+    algorithm = winograd.choose(win) if getattr(backend, "conv_winograd", False) else None
+    wide = min(win.c, out_channels) >= tuning.WINOGRAD_MIN_CHANNELS
+    if algorithm is None or not wide or min(win.oh, win.ow) < tuning.WINOGRAD_MIN_SIDE:
+        return None
+    return algorithm
+
+
+def _correlate_winograd(backend, x, weight, win: Window2d, alg: winograd.Algorithm, bias=None):
+    """The same stride-1 convolution by Winograd's F(m x m, r x r), chunk by chunk::
+
+        U = G weight GT                   # (n*n, OC, C), once
+        V = BT x_tile B                   # (n*n, C, b*TH*TW)   backend.winograd_input
+        y[chunk] = AT (U @ V) A + bias    # n*n products         backend.winograd_output
+    """
+    u = winograd.transform_weight(backend.xp, weight, alg)
+    y = backend.empty((win.n, weight.shape[0], win.oh, win.ow), x.dtype)
+
+    def compute(share):
+        images, part = share
+        x_share, y_share = x[images], y[images]
+        for chunk, chunk_win in _winograd_chunks(part, alg, weight.shape[0], x.itemsize):
+            v = backend.winograd_input(x_share[chunk], chunk_win, alg)
+            backend.winograd_output(backend.matmul(u, v), chunk_win, alg, out=y_share[chunk])
+            if bias is not None:
+                y_share[chunk] += bias.reshape(-1, 1, 1)
+
+    backend.map(compute, _shares(backend, win))
+    return y
+
+
+def _winograd_backward(backend, gy, x, weight, win: Window2d, alg, need_x, need_w):
+    """(dx, dW) of :func:`_correlate_winograd`: each step's adjoint, in reverse::
+
+        dM = A dy AT                    # (n*n, OC, b*TH*TW)  backend.winograd_output_grad
+        dU += dM @ V^T                  # (n*n, OC, C), V recomputed from x
+        dx[chunk] = B (U^T @ dM) BT     # added back where tiles overlap: winograd_input_grad
+        dW = GT dU G
+    """
+    xp = backend.xp
+    u = winograd.transform_weight(xp, weight, alg)
+    grad_x = backend.empty(win.input_shape, gy.dtype) if need_x else None
+
+    def compute(share):  # dx of the share's images, and the share's sum of dU
+        images, part = share
+        x_share, gy_share = x[images], gy[images]
+        grad_u = xp.zeros_like(u) if need_w else None
+        for chunk, chunk_win in _winograd_chunks(part, alg, weight.shape[0], gy.itemsize):
+            grad_m = backend.winograd_output_grad(gy_share[chunk], chunk_win, alg)
+            if need_w:
+                v = backend.winograd_input(x_share[chunk], chunk_win, alg)
+                grad_u += grad_m @ v.transpose(0, 2, 1)
+            if need_x:
+                grad_v = backend.matmul(u.transpose(0, 2, 1), grad_m)
+                grad_x[images][chunk] = backend.winograd_input_grad(grad_v, chunk_win, alg)
+        return grad_u
+
+    grad_us = backend.map(compute, _shares(backend, win))
+    grad_w = winograd.transform_weight_grad(xp, sum(grad_us), alg) if need_w else None
+    return grad_x, grad_w
+
+
+def _winograd_chunks(win: Window2d, alg, out_channels: int, itemsize: int):
+    """(slice of images, their window) with about WINOGRAD_CHUNK_BYTES of tiles each."""
+    th, tw = alg.tiles(win)
+    per_image = alg.n**2 * max(win.c, out_channels) * th * tw * itemsize
+    yield from _split(win, max(1, min(win.n, tuning.WINOGRAD_CHUNK_BYTES // per_image)))
+
+
+# ---- chunks and shares --------------------------------------------------------------
+def _shares(backend, win: Window2d):
+    """(slice of images, their window): the batch cut into one share per thread of the
+    backend (one share, the whole batch, on one thread or for a small layer)."""
+    columns = win.c * win.kh * win.kw * win.n * win.oh * win.ow
+    for start, stop in backend.conv_shares(win.n, columns):
+        yield slice(start, stop), replace(win, n=stop - start)
+
+
+def _as_columns(backend, gy):
+    """(b, C, H, W) -> (C, b*H*W), the layout of ``W @ cols``: ``gy`` itself when b = 1,
+    else a copy into memory from the backend."""
+    if gy.shape[0] == 1:
+        return gy.reshape(gy.shape[1], -1)
+    columns = backend.empty((gy.shape[1], gy.size // gy.shape[1]), gy.dtype)
+    columns.reshape(gy.shape[1], gy.shape[0], *gy.shape[2:])[...] = gy.transpose(1, 0, 2, 3)
+    return columns
+
+
+def _chunks(backend, win: Window2d, itemsize: int, weight_bytes: int):
+    """(slice of images, their window) for chunks of equal size covering the batch.
+
+    On the CPU a chunk holds about CONV_CHUNK_BYTES of columns (so it stays in cache), and
+    at least as many as the weight has bytes: BLAS copies the weight into its own layout
+    for every product. A 1x1 window goes one image at a time, as its columns need no
+    unfolding then (unless the image is so small that many tiny products would cost more
+    than the copy). A GPU has no such cache to fit but pays for every kernel launch, so
+    there a chunk is as large as GPU_CONV_CHUNK_BYTES allows.
+    """
+    per_image = win.c * win.kh * win.kw * win.oh * win.ow * itemsize
+    on_cpu = backend.device == "cpu"
+    budget = tuning.CONV_CHUNK_BYTES if on_cpu else tuning.GPU_CONV_CHUNK_BYTES
+    size = max(1, min(win.n, max(budget, weight_bytes) // per_image))
+    pointwise = (win.kh, win.kw, win.sh, win.sw, win.ph, win.pw) == (1, 1, 1, 1, 0, 0)
+    if pointwise and win.oh * win.ow >= tuning.POINTWISE_MIN_PIXELS and on_cpu:
+        size = 1  # one image's columns are the image itself, a view
+    yield from _split(win, size)
+
+
+def _split(win: Window2d, size: int):
+    """Chunks of at most ``size`` images covering the batch, as even as they can be."""
+    size = -(-win.n // -(-win.n // size))  # as many chunks, evened out
+    for start in range(0, win.n, size):
+        part = replace(win, n=min(size, win.n - start))
+        yield slice(start, start + part.n), part
+
+
+def _unfold(backend, x, win: Window2d, weight_bytes: int):
+    """(slice of images, their window, their columns) for each chunk, in one reused buffer."""
+    buffer = None
+    for images, part in _chunks(backend, win, x.itemsize, weight_bytes):
+        size = part.c * part.kh * part.kw * part.n * part.oh * part.ow
+        if buffer is None:
+            buffer = backend.empty(size, x.dtype)
+        yield images, part, backend.im2col(x[images], part, out=buffer[:size])

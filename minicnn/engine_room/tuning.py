@@ -1,0 +1,46 @@
+"""Every speed threshold of the engine room, in one table.
+
+Each number was measured on the networks' own shapes (``benchmarks/bench_ops.py``,
+``benchmarks/bench_nets.py``); none changes a result beyond rounding. The modules read
+them at call time (``tuning.NAME``), so a test or a benchmark may change one.
+"""
+
+# ---- conv2d (engine_room/conv.py) ---------------------------------------------------
+#: Columns are unfolded a chunk of images at a time, about this many bytes of them: the
+#: chunk stays in cache between im2col writing it and the product reading it.
+CONV_CHUNK_BYTES = 4 << 20
+#: On a GPU a chunk costs kernel launches and memory is plentiful: a whole batch at once.
+GPU_CONV_CHUNK_BYTES = 512 << 20
+#: A 1x1 convolution goes one image at a time (its columns are the image itself, no
+#: copy) once an image has this many pixels; below, many tiny products cost more.
+POINTWISE_MIN_PIXELS = 32
+#: Winograd pays for its transforms when its products are large: both channel counts at
+#: least this ...
+WINOGRAD_MIN_CHANNELS = 64
+#: ... and an output at least this many pixels on each side (a 3x3 output needs four
+#: 2x2 blocks, 16 outputs' work for 9).
+WINOGRAD_MIN_SIDE = 4
+#: Winograd's transformed tiles, a chunk of images at a time: large enough for products
+#: that BLAS runs at full speed, small enough to bound the memory.
+WINOGRAD_CHUNK_BYTES = 16 << 20
+
+# ---- the numba backend's team of threads (engine_room/team.py) ----------------------
+#: Work smaller than this runs on the calling thread alone: waking a sleeping worker
+#: costs tens of microseconds (an exp over 200 000 floats ran slower on two threads).
+PARALLEL_MIN_ELEMENTS = 1 << 18  # a loop: the elements it writes
+PARALLEL_MIN_MULTIPLY_ADDS = 1 << 22  # a matrix product (m, k) @ (k, n): m*k*n
+#: A convolution's share of a batch runs several NumPy calls, and between two of them a
+#: thread waits its turn at the GIL: at LeNet's batch 32 (0.6 million elements of
+#: columns) two threads took 650 us where one took 510.
+PARALLEL_MIN_COLUMNS = 1 << 20  # a convolution: the elements of its im2col columns
+#: window_sum's compiled loop beats NumPy's strided adds only when shared out.
+STRIDED_MIN_THREADS = 2
+#: Batch norm's compiled sums need this many values per channel; fewer keep NumPy's.
+BATCH_NORM_MIN_COUNT = 4096
+
+# ---- the numba backend's buffer pool (engine_room/pool.py) ---------------------------
+#: Arrays of at least this many bytes are reused from step to step (glibc's heap reuses
+#: smaller ones well enough; pooling them too holds more memory).
+POOL_MIN_BYTES = 1 << 20
+#: The pool holds at most this much; past it, free buffers are dropped.
+POOL_LIMIT_BYTES = 4 << 30
