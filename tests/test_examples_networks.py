@@ -1,13 +1,20 @@
-"""Each network example runs at a small ``--size`` and prints the book's shape walk-through."""
+"""Each network example builds its network as the book does, inline, and that network
+is the library's (``mc.models``): the same modules, state_dict keys and shapes, and the
+same output on the same weights. Each runs at a small ``--size`` and prints the book's
+shape walk-through."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+import minicnn as mc
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,6 +38,41 @@ def run_example(name, *args):
         [sys.executable, str(ROOT / "examples" / f"{name}.py"), *args],
         capture_output=True, text=True, cwd=ROOT, env=env, timeout=300,
     )  # fmt: skip
+
+
+MODELS = {"lenet": "lenet", "alexnet": "alexnet", "vgg": "vgg11", "nin": "nin",
+          "googlenet": "googlenet", "resnet": "resnet18", "densenet": "densenet"}  # fmt: skip
+
+
+def example_network(name):
+    """The network the example script builds (importing it does not run its main)."""
+    sys.path.insert(0, str(ROOT / "examples"))
+    try:
+        spec = importlib.util.spec_from_file_location(f"example_{name}", ROOT / "examples" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(ROOT / "examples"))
+    if name == "vgg":  # built from --ratio in main: the book trains ratio 4
+        return module.vgg([(num_convs, channels // 4) for num_convs, channels in module.conv_arch])
+    return module.net
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_the_example_builds_the_librarys_network(name):
+    mine, library = example_network(name), mc.models.get(MODELS[name])
+    assert [type(m).__name__ for m in mine.modules()][1:] == [
+        type(m).__name__ for m in library.modules()][1:]  # fmt: skip
+    ours, theirs = mine.state_dict(), library.state_dict()
+    assert {k: v.shape for k, v in ours.items()} == {k: v.shape for k, v in theirs.items()}
+    mc.manual_seed(0)
+    mc.train.init_weights(library)
+    mine.load_state_dict(library.state_dict())
+    mine.eval(), library.eval()
+    size = EXAMPLES[name][0]
+    x = mc.tensor(np.random.default_rng(0).standard_normal((2, 1, size, size)).astype(np.float32))
+    with mc.no_grad():
+        np.testing.assert_array_equal(mine(x).numpy(), library(x).numpy())
 
 
 @pytest.mark.parametrize("name", EXAMPLES)
