@@ -20,7 +20,7 @@ import numpy
 
 from . import nn
 from .backend import current_backend, pair
-from .tensor import Tensor
+from .tensor import Tensor, enable_grad
 
 
 @dataclass
@@ -147,7 +147,8 @@ def summary(model: nn.Module, input_shape, dtype=None, depth: int | None = None)
     modes = [(module, module.training) for module in model.modules()]
     model.eval()
     try:
-        output = model(x)
+        with enable_grad():  # even inside the caller's no_grad
+            output = model(x)
     finally:
         recorder.remove()
         for module, training in modes:
@@ -256,7 +257,7 @@ class _ReceptiveFields:
                 (kh, kw), (sh, sw) = _kernel_and_stride(module)
                 field = (field[0] + (kh - 1) * jump[0], field[1] + (kw - 1) * jump[1])
                 jump = (jump[0] * sh, jump[1] * sw)
-            elif isinstance(module, nn.AdaptiveAvgPool2d | nn.Linear | nn.Flatten):
+            elif isinstance(module, nn.Linear) or _is_global_pooling(module, y):
                 field, jump = None, None
         if isinstance(y, Tensor) and y.creator is not None and y is not x:
             self._remember(y.creator, (field, jump))
@@ -270,6 +271,11 @@ class _ReceptiveFields:
 def _area(field_and_jump) -> float:
     field = field_and_jump[0]
     return float("inf") if field is None else field[0] * field[1]
+
+
+def _is_global_pooling(module, y) -> bool:
+    """Adaptive pooling to one pixel: every output sees the whole input."""
+    return isinstance(module, nn.AdaptiveAvgPool2d) and isinstance(y, Tensor) and y.shape[2:] == (1, 1)
 
 
 def _kernel_and_stride(module):

@@ -33,6 +33,15 @@ class no_grad:
         _grad_enabled = self._previous
 
 
+class enable_grad(no_grad):
+    """Context manager under which the graph is recorded, even inside ``no_grad``."""
+
+    def __enter__(self):
+        global _grad_enabled
+        self._previous = _grad_enabled
+        _grad_enabled = True
+
+
 def is_grad_enabled() -> bool:
     return _grad_enabled
 
@@ -148,14 +157,16 @@ class Tensor:
         so that no leaf keeps the caller's own array as its gradient."""
         if isinstance(grad, Tensor):
             grad = grad.data
-        if not self.backend.is_array(grad):  # a number, a list, or an array of another device
+        if self.backend.is_array(grad):
+            grad = grad.copy()
+        else:  # a number, a list, or an array of another device: a new array already
             grad = self.backend.asarray(grad, dtype=None if _is_array(grad) else self.dtype)
         if tuple(grad.shape) != self.shape:
             raise ValueError(
                 f"backward(): grad has shape {tuple(grad.shape)} but the tensor has shape "
                 f"{self.shape}; they must be equal"
             )
-        return grad.copy()
+        return grad
 
     def zero_grad(self) -> None:
         self.grad = None
@@ -335,10 +346,11 @@ class _Edge:
     array. Holding the tensor itself would keep every intermediate array of the forward
     pass alive until backward, saved or not (a network's memory, doubled)."""
 
-    __slots__ = ("creator", "requires_grad")
+    __slots__ = ("creator", "requires_grad", "shape", "dtype")
 
     def __init__(self, tensor: Tensor):
         self.creator, self.requires_grad = tensor.creator, tensor.requires_grad
+        self.shape, self.dtype = tensor.shape, tensor.dtype  # for mc.viz.graph's labels
 
 
 def _as_tensors(fn: Function, inputs) -> tuple[Tensor, ...]:

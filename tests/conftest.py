@@ -42,6 +42,13 @@ def rng():
     return numpy.random.default_rng(20240611)
 
 
+@pytest.fixture(autouse=True)
+def engine_room_algorithms(monkeypatch):
+    """Every test starts with the engine room's algorithms (mc.config.reference off),
+    whatever MINICNN_REFERENCE says: the tests that want the switch turn it on."""
+    monkeypatch.setattr(mc.config, "reference", False)
+
+
 @pytest.fixture(params=[1, 3], ids=["1-thread", "3-threads"])
 def threads(request, backend, monkeypatch):
     """The test once on one thread and once with the backend's work shared out among a

@@ -93,9 +93,17 @@ def test_max_picks_the_first_maximum_for_the_gradient(backend):
     np.testing.assert_array_equal(y.numpy(), [3.0, 2.0])
     y.backward(mc.tensor(np.array([10.0, 20.0])))
     np.testing.assert_array_equal(x.grad.numpy(), [[0, 10, 0], [20, 0, 0]])
-    assert F.max(x, 0, keepdims=True).shape == (1, 3)
     with pytest.raises(TypeError, match="max: axis must be one int"):
         F.max(x, (0, 1))
+
+
+def test_max_over_a_negative_axis_keeping_it(backend):
+    x = mc.tensor(np.array([[1.0, 5.0], [7.0, 2.0], [0.0, 0.0]]), requires_grad=True)
+    y = F.max(x, -2, keepdims=True)  # down the columns
+    assert y.shape == (1, 2)
+    np.testing.assert_array_equal(y.numpy(), [[7.0, 5.0]])
+    y.backward(mc.tensor(np.array([[3.0, 4.0]])))
+    np.testing.assert_array_equal(x.grad.numpy(), [[0, 4], [3, 0], [0, 0]])
 
 
 # ---- the reference switch ----------------------------------------------------------------
@@ -132,10 +140,18 @@ def test_the_switch_computes_the_chapters_im2col_and_the_same_numbers(numba_back
     assert mc.config.reference is False  # restored
 
 
-def test_summary_names_each_layers_algorithm(numba_backend):
+def test_summary_names_each_layers_algorithm():
+    pytest.importorskip("numba", reason="needs Numba (pip install -e '.[numba]')")
+    with mc.use_backend("numba"):  # with the thresholds as shipped
+        summary_names_each_layers_algorithm()
+
+
+def summary_names_each_layers_algorithm():
     net = mc.models.get("resnet18")
     fast = {row.algorithm for row in mc.summary(net, (1, 1, 96, 96)).rows}
     assert {"im2col", "Winograd F(2x2, 3x3)", "window max", "window mean", "matmul"} <= fast
+    densenet = {row.algorithm for row in mc.summary(mc.models.get("densenet"), (1, 1, 96, 96)).rows}
+    assert {"taps, dx by conv", "im2col, dx by conv"} <= densenet  # narrowing layers
     with mc.config.using_reference():
         textbook = {row.algorithm for row in mc.summary(net, (1, 1, 96, 96)).rows}
     assert textbook == {"im2col", "window max", "window mean", "matmul", ""}
@@ -165,8 +181,20 @@ def test_lenets_receptive_fields_by_hand():
     """conv 5x5 pad 2: 5; pool 2 stride 2: 5 + 1 = 6 (jump 2); conv 5x5: 6 + 4*2 = 14;
     pool 2 stride 2: 14 + 1*2 = 16 (jump 4); then Flatten and Linear see all of it."""
     rows = mc.summary(mc.models.lenet(), (1, 1, 28, 28)).rows
-    assert [row.receptive_field for row in rows] == [
-        "5x5", "5x5", "6x6", "14x14", "14x14", "16x16", "all", "all", "all", "all", "all", "all"]  # fmt: skip
+    expected = ["5x5", "5x5", "6x6", "14x14", "14x14", "16x16", "16x16", "all", "all", "all",
+                "all", "all"]  # fmt: skip
+    assert [row.receptive_field for row in rows] == expected
+    with mc.no_grad():  # the fields are traced through a graph, recorded even here
+        assert [row.receptive_field for row in mc.summary(mc.models.lenet(), (1, 1, 28, 28)).rows
+                ] == expected  # fmt: skip
+
+
+def test_alexnets_receptive_fields_by_hand():
+    """11x11 stride 4: 11 (jump 4); pool 3/2: 11 + 2*4 = 19 (jump 8); 5x5: 19 + 4*8 = 51;
+    pool 3/2: 51 + 2*8 = 67 (jump 16); three 3x3: 99, 131, 163; pool 3/2: 163 + 2*16 = 195."""
+    rows = mc.summary(mc.models.alexnet(), (1, 1, 224, 224)).rows
+    fields = [row.receptive_field for row in rows if row.type in ("Conv2d", "MaxPool2d")]
+    assert fields == ["11x11", "19x19", "51x51", "67x67", "99x99", "131x131", "163x163", "195x195"]
 
 
 def test_receptive_fields_through_branches_take_the_widest():
@@ -189,3 +217,5 @@ def test_a_fresh_array_is_kept_once_and_copied_for_a_second_leaf():
     assert second is not fresh and not np.shares_memory(second, fresh)
     view = np.ones((2, 2))[0]
     assert not np.shares_memory(adoptions.adopt(view), view)
+    del fresh, second
+    assert adoptions._kept == {}  # forgotten once the array is gone

@@ -10,9 +10,9 @@ reference's im2col on the CPU's BLAS. Where a network amplifies round-off (batch
 over the 2 to 8 values per channel of these tiny inputs), float32 gradients then differ
 by as much as float32 differs from float64: 1.5 % of the first conv's gradient in
 ResNet-18. There the backend is held to the reference's own float32 accuracy: its error
-against the float64 step at most 10 times NumPy's, give or take 1e-5 of the values'
-scale (measured: at most 8 times, in DenseNet's gradients, whose batch norms see 2
-values per channel; 1.0 exactly with the reference switch on). A wrong kernel errs by
+against the float64 step at most 4 times NumPy's (10 times in DenseNet, measured 8:
+its batch norms see 2 values per channel), give or take 1e-5 of the values' scale
+(with the reference switch on, the CPU backends agree exactly). A wrong kernel errs by
 the size of the values themselves."""
 
 import numpy
@@ -29,6 +29,7 @@ SIZES = {  # the smallest input that leaves every stage at least 2x2 (see test_m
 }  # fmt: skip
 TOLERANCE = {numpy.float64: 1e-12, numpy.float32: 1e-5}
 GPU_FLOAT64 = 1e-10  # cuBLAS and CuPy's reductions sum in other orders than the CPU's
+FLOAT32_FACTOR = {"densenet": 10}  # the others: 4 (see the module's docstring)
 
 
 def training_step(backend_name, model, dtype, reference=False):
@@ -103,15 +104,16 @@ def largest_of_each_kind(values):
 
 
 def assert_as_accurate(actual, reference, truth, model):
-    """Each of ``actual``'s values is at most 10 times as far from ``truth`` (float64) as
-    ``reference``'s value is, give or take 1e-5 of its kind's scale. (Two float32 sums
-    in different orders err alike, not equally: 10 leaves room for that, while a wrong
-    kernel errs by the size of the values themselves.)"""
+    """Each of ``actual``'s values is at most FLOAT32_FACTOR times as far from ``truth``
+    (float64) as ``reference``'s value is, give or take 1e-5 of its kind's scale. (Two
+    float32 sums in different orders err alike, not equally: the factor leaves room for
+    that, while a wrong kernel errs by the size of the values themselves.)"""
     largest = largest_of_each_kind(truth)
     for key in truth:
         error = numpy.abs(actual[key] - truth[key]).max(initial=0.0)
         reference_error = numpy.abs(reference[key] - truth[key]).max(initial=0.0)
-        allowed = 10 * reference_error + 1e-5 * largest[key.split()[0]]
+        factor = FLOAT32_FACTOR.get(model, 4)
+        allowed = factor * reference_error + 1e-5 * largest[key.split()[0]]
         assert error <= allowed, (
             f"{model} {key}: {error:.3g} from float64, NumPy's float32 {reference_error:.3g}"
         )

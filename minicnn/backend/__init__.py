@@ -5,7 +5,8 @@ Three backends, one interface (see :class:`~minicnn.backend.numpy_.NumpyBackend`
 - ``numpy``: NumPy arrays, vectorised NumPy kernels, the chapter's algorithms. The
   readable reference, in this package.
 - ``numba``: the same NumPy arrays, the hot kernels compiled by Numba and run by a team
-  of threads; conv2d's algorithm chosen per layer (engine_room/numba_.py).
+  of threads (engine_room/numba_.py); conv2d's algorithm chosen per layer
+  (engine_room/conv.py).
 - ``cupy``:  CuPy arrays on an NVIDIA GPU, the window kernels in CUDA
   (engine_room/cupy_.py).
 

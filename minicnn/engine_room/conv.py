@@ -63,6 +63,14 @@ class FastConv2d:
             return f"Winograd {self.winograd}"
         return "convolution of dy" if self.dx_as_convolution else "col2im"
 
+    @property
+    def description(self) -> str:
+        """Forward's algorithm, and backward's for dx where it is not the forward's
+        adjoint: "taps, dx by conv" (mc.summary's column)."""
+        if self.dx_as_convolution and not self.winograd:
+            return f"{self.algorithm}, dx by conv"
+        return self.algorithm
+
     def forward(self, x, weight, bias=None):
         if self.winograd:
             return _correlate_winograd(self.backend, x, weight, self.win, self.winograd, bias)
@@ -96,8 +104,6 @@ class FastConv2d:
             flipped = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
             gy_win = Window2d(win.n, out_channels, win.oh, win.ow, kh, kw, 1, 1,
                               kh - 1 - win.ph, kw - 1 - win.pw)  # fmt: skip
-            if win.c < out_channels and kh * kw > 1:  # the rule for taps, channels swapped
-                return _correlate_by_taps(backend, gy, flipped, gy_win)
             return _correlate(backend, gy, flipped, gy_win)
         w = weight.reshape(out_channels, -1)
         grad_x = backend.empty(win.input_shape, gy.dtype)

@@ -196,6 +196,7 @@ def transform_input(xp, x, win: Window2d, alg: Algorithm):
         n * n, win.c, -1
     )
 
+
 def transform_output(xp, m_tiles, win: Window2d, alg: Algorithm, out=None):
     """y = AT M A for every transformed tile M of ``m_tiles`` (n*n, OC, N*TH*TW): the
     m x m output blocks, laid out as (N, OC, OH, OW), in ``out`` if given."""
@@ -214,6 +215,7 @@ def transform_output(xp, m_tiles, win: Window2d, alg: Algorithm, out=None):
     out[...] = y.transpose(1, 0, 2, 3)
     return out
 
+
 def transform_output_grad(xp, gy, win: Window2d, alg: Algorithm):
     """dM = A dy AT for every m x m block of ``gy`` (N, OC, OH, OW), the adjoint of
     :func:`transform_output` (blocks past the output's edge read zeros): (n*n, OC, P)."""
@@ -227,6 +229,7 @@ def transform_output_grad(xp, gy, win: Window2d, alg: Algorithm):
     return xp.stack([dm[i][j] for i in range(n) for j in range(n)]).reshape(
         n * n, out_channels, -1
     )
+
 
 def transform_input_grad(xp, dv, win: Window2d, alg: Algorithm):
     """dx: dd = B dV BT for every tile, added back where the tile was cut from (tiles

@@ -128,7 +128,8 @@ class Conv2d(Function):
     @property
     def algorithm(self) -> str:
         """What forward computed with: "im2col" here, or the engine room's choice."""
-        return self.fast.algorithm if self.fast is not None else "im2col"
+        fast = getattr(self, "fast", None)  # gone once backward has freed the graph
+        return fast.algorithm if fast is not None else "im2col"
 
     def forward(self, x, weight, bias=None):
         self.win = self._window(x, weight, bias)
@@ -194,14 +195,15 @@ class Conv2d(Function):
 
 def conv2d_algorithm(input, weight_shape, stride=1, padding=0) -> str:
     """The algorithm :func:`conv2d` computes with, for this input (an array or a Tensor,
-    whose backend decides) and this weight's shape: "im2col" (the chapter's), or the
-    engine room's choice for the shape ("taps", "Winograd F(2x2, 3x3)", ...)."""
+    whose backend decides) and this weight's shape: "im2col" (the chapter's, forward and
+    backward), or the engine room's choice for the shape ("taps", "Winograd F(2x2, 3x3)",
+    "im2col, dx by conv", ...)."""
     data = _array(input)
     if config.reference:
         return "im2col"
     win = Window2d.of("conv2d", data.shape, tuple(weight_shape)[2:], stride, padding)
     fast = backend_of(data).conv2d_plan(win, tuple(weight_shape))
-    return "im2col" if fast is None else fast.algorithm
+    return "im2col" if fast is None else fast.description
 
 
 def _chunks(win: Window2d, itemsize: int):

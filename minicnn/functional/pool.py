@@ -1,4 +1,5 @@
-"""Pooling (D2L 7.5): the chapter's loop :func:`pool2d`, and the fast layers.
+"""Pooling (D2L 7.5): the chapter's loop :func:`pool2d`, the layers, and
+:func:`max_pool2d_simple` (im2col and a max, its backward derived by autograd).
 
 Max and average pooling slide a window exactly like a convolution (same kernel, stride
 and padding arithmetic, :class:`~minicnn.backend.window.Window2d`) but reduce each
@@ -142,10 +143,10 @@ def _ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
-def as_data(x):
+def _data_4d(op: str, x):
     """The array of a Tensor (or the array itself), after a check that it is 4-D."""
     x = _array(x)
-    _require_ndim("max_pool2d_simple", "input", x, 4, "(N, C, H, W)")
+    _require_ndim(op, "input", x, 4, "(N, C, H, W)")
     return x
 
 
@@ -164,7 +165,8 @@ def max_pool2d_simple(input, kernel_size, stride=None, padding=0):
 
     The same values and gradients as :class:`MaxPool2d`, whose backward is written out.
     """
-    win = _pool_window("max_pool2d_simple", as_data(input), kernel_size, stride, padding)
+    win = _pool_window("max_pool2d_simple", _data_4d("max_pool2d_simple", input), kernel_size,
+                       stride, padding)  # fmt: skip
     cols = im2col(input, (win.kh, win.kw), (win.sh, win.sw), (win.ph, win.pw), float("-inf"))
     y = cols.reshape(win.c, win.kh * win.kw, -1).max(axis=1)  # (C, N*OH*OW)
     return y.reshape(win.c, win.n, win.oh, win.ow).transpose(1, 0, 2, 3)
