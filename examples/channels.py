@@ -1,6 +1,7 @@
 """D2L 7.4 Multiple Input and Multiple Output Channels, and the 1x1 convolution.
 
 python examples/channels.py
+python examples/channels.py --plot     # also save the figure, im2col.png
 """
 
 import numpy as np
@@ -39,4 +40,6 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    from _plot import main_with_plot
+
+    main_with_plot(__doc__, main, mc.viz.im2col, "im2col")

@@ -1,6 +1,7 @@
 """D2L 7.2 Convolutions for Images: cross-correlation, edge detection, learning a kernel.
 
 python examples/conv_layer.py
+python examples/conv_layer.py --plot     # also save the figure, corr2d.png
 """
 
 import numpy as np
@@ -51,4 +52,6 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    from _plot import main_with_plot
+
+    main_with_plot(__doc__, main, mc.viz.corr2d, "corr2d")

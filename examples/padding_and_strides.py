@@ -3,10 +3,12 @@
 OH = (H + 2*ph - kh) // sh + 1,   OW = (W + 2*pw - kw) // sw + 1
 
 python examples/padding_and_strides.py
+python examples/padding_and_strides.py --plot     # also save the figure, padding_and_stride.png
 """
 
 import numpy as np
 
+import minicnn as mc
 from minicnn import nn
 
 
@@ -33,4 +35,6 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    from _plot import main_with_plot
+
+    main_with_plot(__doc__, main, mc.viz.padding_and_stride, "padding_and_stride")

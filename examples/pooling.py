@@ -1,6 +1,7 @@
 """D2L 7.5 Pooling: max and average pooling, padding and stride, multiple channels.
 
 python examples/pooling.py
+python examples/pooling.py --plot     # also save the figure, pooling.png
 """
 
 import numpy as np
@@ -27,4 +28,6 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    from _plot import main_with_plot
+
+    main_with_plot(__doc__, main, mc.viz.pooling, "pooling")

@@ -1,8 +1,10 @@
-"""The command line: ``minicnn train|summary|gradcheck`` (also ``python -m minicnn``).
+"""The command line: ``minicnn train|summary|gradcheck|show|report`` (also ``python -m minicnn``).
 
 minicnn train lenet                       # the book's recipe for LeNet
 minicnn train resnet18 --resize 32 --limit 2000 --epochs 2
 minicnn summary resnet18 --size 224
+minicnn show featuremaps lenet --image 0  # a picture of the trained network (runs/lenet/)
+minicnn report runs/lenet                 # rebuild runs/lenet/report.html
 
 Every argument is checked before any work starts: a bad one is a one-line error that
 names it and what it accepts (exit status 2), with no traceback and no run folder left.
@@ -112,7 +114,23 @@ def _parser() -> argparse.ArgumentParser:
     gradcheck.add_argument("--directions", type=_whole_number, default=3)
     gradcheck.set_defaults(run=_gradcheck)
 
-    for command in (train, summary, gradcheck):
+    show = commands.add_parser("show", help="draw a picture of a trained network (mc.viz)")
+    show.add_argument("what", choices=SHOWS, help="the picture")
+    show.add_argument("model", choices=models.names())
+    show.add_argument("--checkpoint", help="default: runs/MODEL/checkpoint.npz")
+    show.add_argument("--image", type=_natural_number, default=0, help="test image index")
+    show.add_argument("--layer", action="append",
+                      help="featuremaps, gradcam: a layer's dotted name (as mc.summary shows it)")
+    show.add_argument("--out", help="folder for the PNG (default: the checkpoint's folder)")
+    show.add_argument("--data-root", help="folder holding the Fashion-MNIST files")
+    show.set_defaults(run=_show)
+
+    report = commands.add_parser("report", help="rebuild RUN_DIR/report.html from a run")
+    report.add_argument("run_dir", help="a run's folder, e.g. runs/lenet")
+    report.add_argument("--data-root", help="folder holding the Fashion-MNIST files")
+    report.set_defaults(run=_report)
+
+    for command in (train, summary, gradcheck, show, report):
         command.add_argument("--backend", choices=available_backends(), help="array backend")
         command.add_argument(
             "--threads",
@@ -120,6 +138,83 @@ def _parser() -> argparse.ArgumentParser:
             help="CPU threads (default: every core this process may use; see mc.set_num_threads)",
         )
     return parser
+
+
+#: minicnn show WHAT: what each draws, and whether it needs the test images.
+SHOWS = ("graph", "filters", "featuremaps", "saliency", "gradcam", "predictions", "confusion")
+
+
+def _show(args) -> int:
+    """Draw one picture of MODEL, trained (its run's checkpoint), into a PNG."""
+    from . import viz
+    from .train import RECIPES, load_network
+
+    checkpoint = Path(args.checkpoint or f"runs/{args.model}/checkpoint.npz")
+    out = Path(args.out) if args.out else checkpoint.parent
+    path = out / f"{args.what}.png"
+    try:
+        if args.what == "graph":  # the graph's shape needs no trained weights
+            net = load_network(args.model, checkpoint) if checkpoint.exists() else models.get(args.model)
+            _show_graph(net, path)
+        else:
+            net = load_network(args.model, checkpoint)
+            test_iter = _test_images(args, RECIPES[args.model].resize)
+            image, _ = test_iter.example(args.image)
+            layers = args.layer
+            draw = {
+                "filters": lambda: viz.filters(net, path=path),
+                "featuremaps": lambda: viz.feature_maps(net, image, layers, path=path),
+                "saliency": lambda: viz.saliency(net, image, path=path),
+                "gradcam": lambda: viz.grad_cam(net, image, layers[-1] if layers else None, path=path),
+                "predictions": lambda: viz.predictions(net, test_iter, path=path),
+                "confusion": lambda: viz.confusion(viz.confusion_matrix(net, test_iter), path=path),
+            }
+            draw[args.what]()
+    except (FileNotFoundError, ValueError, IndexError, RuntimeError, ImportError) as error:
+        print(f"minicnn show {args.what}: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    return 0
+
+
+def _show_graph(net, path) -> None:
+    from . import viz
+    from .functional import cross_entropy
+    from .tensor import tensor
+
+    size = net.resolution
+    rng = numpy.random.default_rng(0)
+    x = tensor(rng.random((2, net.in_channels, size, size), dtype=numpy.float32))
+    loss = cross_entropy(net(x), tensor(numpy.array([0, 1])))
+    viz.graph(loss, path, names=net)
+
+
+def _test_images(args, resize):
+    from .data import DataLoader, FashionMNIST
+
+    return DataLoader(FashionMNIST(args.data_root, train=False), 256, resize=resize)
+
+
+def _report(args) -> int:
+    """Rebuild a run's report.html: its pictures redrawn from its checkpoint when the
+    run says which network it trained (run.json), else the pictures it has."""
+    from .train import load_network
+    from .viz.report import read_metrics, read_run, write_report
+
+    run_dir = Path(args.run_dir)
+    try:
+        read_metrics(run_dir)
+        run = read_run(run_dir)
+        net = test_iter = None
+        if run.get("model") and (run_dir / "checkpoint.npz").exists():
+            net = load_network(run["model"], run_dir / "checkpoint.npz")
+            test_iter = _test_images(args, run.get("recipe", {}).get("resize"))
+        path = write_report(run_dir, net, test_iter)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"minicnn report: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    return 0
 
 
 def _train(args) -> int:

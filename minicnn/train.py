@@ -125,9 +125,34 @@ def train_recipe(
         f"training {model} on Fashion-MNIST ({train_iter.num_examples} images): resize "
         f"{resize}, batch {batch_size}, lr {lr}, {epochs} epochs, backend {current_backend().name}"
     )
+    recipe = dict(resize=resize, batch_size=batch_size, lr=lr, epochs=epochs, seed=seed, limit=limit)
+    _write_run(Path(out), model, recipe)
     history = fit(net, train_iter, test_iter, epochs, lr, out=out, resume=resume, log=log)
-    log(f"metrics, curves and checkpoint in {out}/")
+    if _has_matplotlib():
+        from .viz import write_report
+
+        write_report(out, net, test_iter)
+        log(f"metrics, checkpoint, curves, predictions, confusion matrix and report.html in {out}/")
+    else:
+        log(f"metrics and checkpoint in {out}/ (pictures need matplotlib: pip install -e '.[train]')")
     return history
+
+
+def _write_run(out: Path, model: str, recipe: dict) -> None:
+    """run.json: what the report says about the run (the model, its recipe, the machine)."""
+    from .viz._figure import write_atomically
+    from .viz.report import machine
+
+    run = dict(model=model, recipe=recipe, machine=machine())
+    write_atomically(out / "run.json", lambda file: file.write(json.dumps(run, indent=1).encode()))
+
+
+def _has_matplotlib() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 # ---- the book's pieces --------------------------------------------------------------
@@ -319,6 +344,7 @@ def save_checkpoint(path: Path, net, optimizer, state: _RunState) -> None:
         for key, value in buffers.items():
             arrays[f"optim/{index}/{key}"] = numpy.asarray(value)
     meta = dict(
+        model=getattr(net, "name", type(net).__name__),
         epoch=state.epoch,
         batch=state.batch,
         loss_sum=state.loss_sum,
@@ -340,6 +366,30 @@ def save_checkpoint(path: Path, net, optimizer, state: _RunState) -> None:
     except BaseException:
         os.unlink(temporary)
         raise
+
+
+def load_network(model: str, checkpoint) -> nn.Module:
+    """``mc.models.get(model)`` with the weights a run saved in ``checkpoint``; an error
+    naming both networks when the checkpoint holds another one."""
+    from . import models
+
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no checkpoint at {path}: train one with `minicnn train {model}` "
+            "(or give --checkpoint PATH)"
+        )
+    net = models.get(model)
+    with numpy.load(path, allow_pickle=False) as archive:
+        saved = json.loads(str(archive["meta"])).get("model")
+        if saved is not None and saved != model:
+            raise ValueError(f"{path} holds a {saved} network, not a {model}")
+        weights = {k[6:]: archive[k] for k in archive.files if k.startswith("model/")}
+    try:
+        net.load_state_dict(weights)
+    except (KeyError, ValueError) as error:  # a checkpoint from before names were saved
+        raise ValueError(f"{path} does not hold a {model} network: {error}") from None
+    return net
 
 
 def load_checkpoint(path: Path, net, optimizer) -> _RunState:
@@ -384,12 +434,14 @@ def plot_history(history: History, path: Path) -> None:
 
     epochs = [e["epoch"] for e in history.epochs]
     figure, axes = plt.subplots(figsize=(4.5, 3.2))
-    for key, style in (("train_loss", "-"), ("train_acc", "m--"), ("test_acc", "g-.")):
+    for key, style in (("train_loss", ".-"), ("train_acc", "m.--"), ("test_acc", "g.-.")):
         axes.plot(epochs, [e[key] for e in history.epochs], style, label=key.replace("_", " "))
     axes.set_xlabel("epoch")
     axes.set_xlim(0.5, max(epochs) + 0.5)
     axes.grid(True)
     axes.legend()
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    from .viz._figure import write_atomically
+
+    write_atomically(Path(path), lambda file: figure.savefig(file, dpi=120, format="png"))
     plt.close(figure)

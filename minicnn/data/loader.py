@@ -167,6 +167,19 @@ class DataLoader:
             indices = order[start : start + self.batch_size]
             yield self._make_batch(indices)
 
+    def example(self, index: int) -> tuple[Tensor, int]:
+        """Example ``index`` (in the data set's order) as the batches hold it, (1, C, H, W)
+        scaled and resized, with its label; an index out of range is an error giving the range."""
+        if isinstance(index, bool) or not isinstance(index, int | numpy.integer) or not (
+            0 <= index < self.num_examples
+        ):
+            raise IndexError(
+                f"image index {index!r} is out of range: this set has {self.num_examples} "
+                f"images, 0 to {self.num_examples - 1}"
+            )
+        X, y = self._make_batch(numpy.array([index]))
+        return X, int(y.numpy()[0])
+
     def _make_batch(self, indices: numpy.ndarray) -> tuple[Tensor, Tensor]:
         backend = current_backend()
         pixels = backend.asarray(self.images[indices])  # uint8 on the backend
