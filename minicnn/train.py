@@ -273,6 +273,50 @@ class _RunState:
         return record
 
 
+#: On a GPU, the steps whose loss and accuracy add up on the device before the host reads
+#: them: each read waits for the device to finish its queue, and reading every step would
+#: stall it every step. A CPU reads every step (a read costs nothing there), so a NaN
+#: loss stops training at its very batch.
+GPU_READ_EVERY = 50
+
+
+def _steps_between_reads(backend) -> int:
+    return 1 if backend.device == "cpu" else GPU_READ_EVERY
+
+
+class _DeviceSums:
+    """The loss and the correct predictions of the steps since the last read, summed where
+    the arrays live (no host-device synchronisation until :meth:`read_into`)."""
+
+    def __init__(self):
+        self.loss = self.correct = None
+        self.steps = self.examples = 0
+
+    def add(self, loss, y_hat, y) -> None:
+        loss_sum = loss.data * len(y)
+        correct = (y_hat.data.argmax(axis=1) == y.data).sum()
+        self.loss = loss_sum if self.loss is None else self.loss + loss_sum
+        self.correct = correct if self.correct is None else self.correct + correct
+        self.steps, self.examples = self.steps + 1, self.examples + len(y)
+
+    def read_into(self, state) -> None:
+        """Add the sums to ``state`` (one synchronisation), or stop on a NaN or infinite loss."""
+        if not self.steps:
+            return
+        loss_sum = float(self.loss)
+        if not math.isfinite(loss_sum):
+            first = state.batch - self.steps + 1
+            where = f"batch {state.batch}" if self.steps == 1 else f"batches {first} to {state.batch}"
+            raise TrainingDiverged(
+                f"loss is {loss_sum / self.examples} at epoch {state.epoch + 1}, {where}; "
+                "try a smaller learning rate (the last good checkpoint is kept)"
+            )
+        state.loss_sum += loss_sum
+        state.correct += int(self.correct)
+        state.examples += self.examples
+        self.__init__()
+
+
 def _train_epoch(net, train_iter, loss_fn, optimizer, state, progress, num_epochs) -> None:
     net.train()
     train_iter.set_epoch(state.epoch)
@@ -280,26 +324,29 @@ def _train_epoch(net, train_iter, loss_fn, optimizer, state, progress, num_epoch
     for _ in range(state.batch):  # resuming mid-epoch: skip what was already trained
         next(batches)
     bar = _progress_bar(len(train_iter), state, progress, num_epochs)
-    for X, y in batches:
-        start = time.perf_counter()
-        optimizer.zero_grad()
-        y_hat = net(X)
-        loss = loss_fn(y_hat, y)
-        loss_value = loss.item()
-        if not math.isfinite(loss_value):
-            raise TrainingDiverged(
-                f"loss is {loss_value} at epoch {state.epoch + 1}, batch {state.batch + 1}; "
-                "try a smaller learning rate (the last good checkpoint is kept)"
-            )
-        loss.backward()
-        optimizer.step()
-        state.loss_sum += loss_value * len(y)
-        state.correct += accuracy(y_hat, y)
-        state.examples += len(y)
-        state.batch += 1
-        state.seconds += time.perf_counter() - start
-        bar.update(1)
-        bar.set_postfix(loss=f"{state.loss_sum / state.examples:.3f}", refresh=False)
+    read_every = _steps_between_reads(current_backend())
+    sums = _DeviceSums()
+    try:
+        for X, y in batches:
+            start = time.perf_counter()
+            optimizer.zero_grad()
+            y_hat = net(X)
+            loss = loss_fn(y_hat, y)
+            loss.backward()
+            optimizer.step()
+            sums.add(loss, y_hat, y)
+            state.batch += 1
+            if sums.steps == read_every:
+                sums.read_into(state)
+                bar.set_postfix(loss=f"{state.loss_sum / state.examples:.3f}", refresh=False)
+            state.seconds += time.perf_counter() - start
+            bar.update(1)
+    except KeyboardInterrupt:
+        sums.read_into(state)  # the steps taken so far count in the checkpoint
+        raise
+    start = time.perf_counter()
+    sums.read_into(state)  # the epoch's last steps: the wait for the device counts too
+    state.seconds += time.perf_counter() - start
     bar.close()
 
 

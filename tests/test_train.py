@@ -142,6 +142,28 @@ def test_a_nan_loss_stops_with_epoch_and_batch_and_keeps_the_last_checkpoint(tmp
     assert json.loads(str(checkpoint["meta"]))["epoch"] == 1
 
 
+def test_metrics_read_every_few_steps_as_on_a_gpu_add_up_the_same(tmp_path, monkeypatch):
+    """On a GPU the loss and accuracy add up on the device and the host reads them every
+    GPU_READ_EVERY steps: the same epoch's numbers; a NaN is caught at the next read."""
+    import minicnn.train as training
+
+    mc.manual_seed(0)
+    train_iter, test_iter = loaders()
+    every_step = fit(small_net(), train_iter, test_iter, 2, 0.1, log=quiet)
+    monkeypatch.setattr(training, "_steps_between_reads", lambda backend: 4)
+    mc.manual_seed(0)
+    train_iter, test_iter = loaders()
+    batched = fit(small_net(), train_iter, test_iter, 2, 0.1, log=quiet)
+    for a, b in zip(every_step.epochs, batched.epochs, strict=True):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-6)
+        assert (a["train_acc"], a["test_acc"], a["examples"]) == (b["train_acc"], b["test_acc"], b["examples"])
+    mc.manual_seed(0)
+    train_iter, test_iter = loaders()
+    net = nn.Sequential(small_net(), PoisonAfter(6 + 6 + 3))  # batch 3 of epoch 2
+    with pytest.raises(TrainingDiverged, match="epoch 2, batches 1 to 4"):
+        fit(net, train_iter, test_iter, 3, 0.1, log=quiet)
+
+
 def test_resume_without_a_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         fit(small_net(), *loaders(limit=64), 1, 0.1, out=tmp_path, resume=True, log=quiet)

@@ -140,6 +140,7 @@ class DataLoader:
         )
         self.drop_last = bool(drop_last)
         self.epoch = 0  # the epoch the next iteration will be
+        self._on_device = None  # (backend, images, labels) once copied to its device
 
     def __len__(self) -> int:
         if self.drop_last:
@@ -180,13 +181,23 @@ class DataLoader:
         X, y = self._make_batch(numpy.array([index]))
         return X, int(y.numpy()[0])
 
+    def _device_arrays(self, backend):
+        """The images and labels on ``backend``'s device: on a GPU copied there once (the
+        training set is 47 MB of uint8), so that a batch is gathered and resized where it
+        is computed on; on the CPU, the arrays themselves."""
+        if self._on_device is None or self._on_device[0] is not backend:
+            n = self.num_examples
+            self._on_device = (backend, backend.asarray(self.images[:n]), backend.asarray(self.labels[:n]))
+        return self._on_device[1:]
+
     def _make_batch(self, indices: numpy.ndarray) -> tuple[Tensor, Tensor]:
         backend = current_backend()
-        pixels = backend.asarray(self.images[indices])  # uint8 on the backend
-        X = pixels.astype(numpy.float32) / numpy.float32(255)
+        images, labels = self._device_arrays(backend)
+        indices = backend.asarray(indices)
+        X = images[indices].astype(numpy.float32) / numpy.float32(255)  # uint8 on the backend
         if self.resize is not None:
             X = resize_bilinear(X, self.resize)
-        return as_tensor(X), as_tensor(backend.asarray(self.labels[indices]))
+        return as_tensor(X), as_tensor(labels[indices])
 
     def __repr__(self) -> str:
         return (
