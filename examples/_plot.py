@@ -2,8 +2,6 @@
 
 import argparse
 
-from minicnn.viz._figure import pyplot
-
 
 def main_with_plot(doc, main, draw, name):
     """Run ``main()``; with --plot, also ``draw(path=...)`` into NAME.png (or --out DIR)."""
@@ -14,5 +12,5 @@ def main_with_plot(doc, main, draw, name):
     main()
     if args.plot:
         path = f"{args.out}/{name}.png"
-        pyplot().close(draw(path=path))
+        draw(path=path)
         print(f"wrote {path}")

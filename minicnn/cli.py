@@ -140,17 +140,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-#: minicnn show WHAT: what each draws, and whether it needs the test images.
+#: minicnn show WHAT: the pictures; those that look at test images load the test set.
 SHOWS = ("graph", "filters", "featuremaps", "saliency", "gradcam", "predictions", "confusion")
+NEEDS_IMAGES = {"featuremaps", "saliency", "gradcam", "predictions", "confusion"}
+#: What a picture or report command may meet: one line of error, exit status 2.
+PICTURE_ERRORS = (OSError, ValueError, IndexError, KeyError, RuntimeError, ImportError)
 
 
 def _show(args) -> int:
-    """Draw one picture of MODEL, trained (its run's checkpoint), into a PNG."""
-    from . import viz
-    from .train import RECIPES, load_network
+    """Draw one picture of MODEL, trained (its run's checkpoint), into WHAT.png in
+    --out (default: the run's pictures/ folder, beside the run's own report pictures)."""
+    from .train import load_network
 
     checkpoint = Path(args.checkpoint or f"runs/{args.model}/checkpoint.npz")
-    out = Path(args.out) if args.out else checkpoint.parent
+    out = Path(args.out) if args.out else checkpoint.parent / "pictures"
     path = out / f"{args.what}.png"
     try:
         if args.what == "graph":  # the graph's shape needs no trained weights
@@ -158,26 +161,37 @@ def _show(args) -> int:
             _show_graph(net, path)
         else:
             net = load_network(args.model, checkpoint)
-            test_iter = _test_images(args, RECIPES[args.model].resize)
-            image, _ = test_iter.example(args.image)
-            layers = args.layer
-            draw = {
-                "filters": lambda: viz.filters(net, path=path),
-                "featuremaps": lambda: viz.feature_maps(net, image, layers, path=path),
-                "saliency": lambda: viz.saliency(net, image, path=path),
-                "gradcam": lambda: viz.grad_cam(net, image, layers[-1] if layers else None, path=path),
-                "predictions": lambda: viz.predictions(net, test_iter, path=path),
-                "confusion": lambda: viz.confusion(viz.confusion_matrix(net, test_iter), path=path),
-            }
-            draw[args.what]()
-    except (FileNotFoundError, ValueError, IndexError, RuntimeError, ImportError) as error:
+            run = _run_beside(checkpoint)
+            test_iter = _test_images(args, run, args.model) if args.what in NEEDS_IMAGES else None
+            _draw(args, net, test_iter, path)
+    except PICTURE_ERRORS as error:
         print(f"minicnn show {args.what}: {error}", file=sys.stderr)
         return 2
     print(f"wrote {path}")
     return 0
 
 
+def _draw(args, net, test_iter, path) -> None:
+    from . import viz
+
+    if args.what == "filters":
+        viz.filters(net, path=path)
+    elif args.what == "predictions":
+        viz.predictions(net, test_iter, path=path)
+    elif args.what == "confusion":
+        viz.confusion(viz.confusion_matrix(net, test_iter), path=path)
+    else:
+        image, _ = test_iter.example(args.image)
+        if args.what == "featuremaps":
+            viz.feature_maps(net, image, args.layer, path=path)
+        elif args.what == "saliency":
+            viz.saliency(net, image, path=path)
+        else:
+            viz.grad_cam(net, image, args.layer[-1] if args.layer else None, path=path)
+
+
 def _show_graph(net, path) -> None:
+    """The graph of one training step's loss; its DOT text beside the picture, always."""
     from . import viz
     from .functional import cross_entropy
     from .tensor import tensor
@@ -186,18 +200,36 @@ def _show_graph(net, path) -> None:
     rng = numpy.random.default_rng(0)
     x = tensor(rng.random((2, net.in_channels, size, size), dtype=numpy.float32))
     loss = cross_entropy(net(x), tensor(numpy.array([0, 1])))
-    viz.graph(loss, path, names=net)
+    graph = viz.graph(loss, names=net)
+    graph.save(path.with_suffix(".dot"))
+    try:
+        graph.save(path)
+    except RuntimeError as error:
+        raise RuntimeError(f"{error}; wrote the DOT text to {path.with_suffix('.dot')}") from None
 
 
-def _test_images(args, resize):
+def _run_beside(checkpoint: Path) -> dict:
+    from .viz.report import read_run
+
+    return read_run(checkpoint.parent)
+
+
+def _test_images(args, run: dict, model: str):
+    """The test images as the run saw them: its resize and limit (run.json), else the
+    recipe's."""
     from .data import DataLoader, FashionMNIST
+    from .train import RECIPES
 
-    return DataLoader(FashionMNIST(args.data_root, train=False), 256, resize=resize)
+    recipe = run.get("recipe", {})
+    resize = recipe["resize"] if "resize" in recipe else RECIPES[model].resize
+    return DataLoader(FashionMNIST(args.data_root, train=False), 256, resize=resize,
+                      limit=recipe.get("limit"))  # fmt: skip
 
 
 def _report(args) -> int:
     """Rebuild a run's report.html: its pictures redrawn from its checkpoint when the
-    run says which network it trained (run.json), else the pictures it has."""
+    run says which network it trained (run.json) and the test images are here, else
+    the pictures it has."""
     from .train import load_network
     from .viz.report import read_metrics, read_run, write_report
 
@@ -208,9 +240,12 @@ def _report(args) -> int:
         net = test_iter = None
         if run.get("model") and (run_dir / "checkpoint.npz").exists():
             net = load_network(run["model"], run_dir / "checkpoint.npz")
-            test_iter = _test_images(args, run.get("recipe", {}).get("resize"))
+            try:
+                test_iter = _test_images(args, run, run["model"])
+            except FileNotFoundError as error:
+                print(f"minicnn report: keeping the run's pictures: {error}", file=sys.stderr)
         path = write_report(run_dir, net, test_iter)
-    except (FileNotFoundError, ValueError) as error:
+    except PICTURE_ERRORS as error:
         print(f"minicnn report: {error}", file=sys.stderr)
         return 2
     print(f"wrote {path}")

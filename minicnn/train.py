@@ -131,8 +131,12 @@ def train_recipe(
     if _has_matplotlib():
         from .viz import write_report
 
-        write_report(out, net, test_iter)
-        log(f"metrics, checkpoint, curves, predictions, confusion matrix and report.html in {out}/")
+        try:
+            write_report(out, net, test_iter)
+        except (OSError, ValueError, RuntimeError) as error:  # the run itself is saved
+            log(f"could not draw the report ({error}); retry with: minicnn report {out}")
+        else:
+            log(f"metrics, checkpoint, curves, pictures and report.html in {out}/")
     else:
         log(f"metrics and checkpoint in {out}/ (pictures need matplotlib: pip install -e '.[train]')")
     return history
@@ -427,14 +431,18 @@ def load_network(model: str, checkpoint) -> nn.Module:
             "(or give --checkpoint PATH)"
         )
     net = models.get(model)
-    with numpy.load(path, allow_pickle=False) as archive:
-        saved = json.loads(str(archive["meta"])).get("model")
-        if saved is not None and saved != model:
-            raise ValueError(f"{path} holds a {saved} network, not a {model}")
-        weights = {k[6:]: archive[k] for k in archive.files if k.startswith("model/")}
     try:
+        with numpy.load(path, allow_pickle=False) as archive:
+            meta = json.loads(str(archive["meta"])) if "meta" in archive.files else {}
+            weights = {k[6:]: archive[k] for k in archive.files if k.startswith("model/")}
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{path} is not a minicnn checkpoint ({error})") from None
+    saved = meta.get("model")
+    if saved in models.names() and saved != model:
+        raise ValueError(f"{path} holds a {saved} network, not a {model}")
+    try:  # an example's own network saves its class name: its weights decide
         net.load_state_dict(weights)
-    except (KeyError, ValueError) as error:  # a checkpoint from before names were saved
+    except (KeyError, ValueError) as error:
         raise ValueError(f"{path} does not hold a {model} network: {error}") from None
     return net
 
@@ -473,22 +481,17 @@ def _json_default(value):
 def plot_history(history: History, path: Path) -> None:
     """The book's figure: train loss, train acc and test acc against the epoch."""
     try:
-        import matplotlib
+        from .viz._figure import subplots, write_atomically
+
+        figure, axes = subplots(figsize=(4.5, 3.2))
     except ImportError:
         return  # matplotlib is optional: no figure without it
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     epochs = [e["epoch"] for e in history.epochs]
-    figure, axes = plt.subplots(figsize=(4.5, 3.2))
     for key, style in (("train_loss", ".-"), ("train_acc", "m.--"), ("test_acc", "g.-.")):
         axes.plot(epochs, [e[key] for e in history.epochs], style, label=key.replace("_", " "))
     axes.set_xlabel("epoch")
     axes.set_xlim(0.5, max(epochs) + 0.5)
     axes.grid(True)
     axes.legend()
-    figure.tight_layout()
-    from .viz._figure import write_atomically
-
     write_atomically(Path(path), lambda file: figure.savefig(file, dpi=120, format="png"))
-    plt.close(figure)

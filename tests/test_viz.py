@@ -21,7 +21,6 @@ import pytest
 
 import minicnn as mc
 from minicnn import viz
-from minicnn.tensor import _topological_order
 
 pytest.importorskip("matplotlib", reason="mc.viz needs matplotlib (pip install -e '.[train]')")
 
@@ -41,16 +40,23 @@ def test_the_graphs_nodes_are_the_functions_backward_visits(model, size):
     net = mc.models.get(model)
     loss = mc.functional.cross_entropy(net(tiny_input(size)), mc.tensor(np.array([1, 2])))
     graph = viz.graph(loss, names=net)
-    assert [id(f) for f in graph.functions] == [id(f) for f in _topological_order(loss.creator)]
-    assert len(graph.edges) == sum(len(f.inputs) for f in graph.functions)
+    node = {id(f): f"f{k}" for k, f in enumerate(graph.functions)}
+    for fn in graph.functions:  # each edge is an input of its function, from its creator
+        into = [edge[0] for edge in graph.edges if edge[1] == node[id(fn)]]
+        assert into == [node[id(i.creator)] if i.creator is not None else into[k]
+                        for k, i in enumerate(fn.inputs)]  # fmt: skip
+    visited = []  # the order backward really calls them in
+    for fn in graph.functions:
+        fn.backward = (lambda f, b: lambda gy: (visited.append(id(f)), b(gy))[1])(fn, fn.backward)
     for name in dict(net.named_parameters()):  # every parameter is a named leaf
         assert f'label="{name}"' in graph.source
     sources = [edge[0] for edge in graph.edges]
     used_twice = {s for s in sources if s.startswith("f") and sources.count(s) > 1}
     if model != "lenet":  # a residual's X, a dense block's concatenated input: read twice
         assert used_twice
-    loss.backward()  # the graph is what backward walks: it still runs, and frees it
-    with pytest.raises(RuntimeError, match="already freed"):
+    loss.backward()
+    assert visited == [id(f) for f in graph.functions]
+    with pytest.raises(RuntimeError, match="already freed"):  # backward freed what it walked
         viz.graph(loss)
 
 
@@ -61,6 +67,10 @@ def test_the_graph_is_drawn_by_graphviz(tmp_path):
     assert (tmp_path / "graph.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     graph.save(tmp_path / "graph.svg")
     assert "<svg" in (tmp_path / "graph.svg").read_text()
+    net = mc.models.get("densenet")  # concatenations: a larger graph, drawn too
+    loss = mc.functional.cross_entropy(net(tiny_input(29)), mc.tensor(np.array([1, 2])))
+    viz.graph(loss, tmp_path / "densenet.svg", names=dict(net.named_parameters()))
+    assert (tmp_path / "densenet.svg").read_text().count("class=\"node\"") > 100
 
 
 def test_without_dot_the_error_says_how_to_install_it(tmp_path, monkeypatch):
@@ -82,6 +92,7 @@ def test_feature_maps_are_the_layers_outputs():
     mc.manual_seed(0)
     net = mc.models.lenet()
     image = tiny_input(n=1)
+    assert list(viz.layer_outputs(net, image, "3")) == ["3"]  # one name, as a string
     maps = viz.layer_outputs(net, image)
     assert list(maps) == ["0", "3"]  # the two convolutions
     with mc.no_grad():
@@ -100,9 +111,12 @@ def test_saliency_equals_finite_differences():
     mc.manual_seed(0)
     net = mc.models.lenet().double()
     image = np.random.default_rng(1).random((1, 1, 28, 28))
-    heat, predicted = viz.saliency_map(net, image)
+    with mc.no_grad():  # a picture records the graph it needs, even here
+        heat, predicted = viz.saliency_map(net, image)
     assert all(p.grad is None for p in net.parameters())  # the network is left as it was
     net.eval()
+    with mc.no_grad():
+        assert predicted == int(net(mc.tensor(image)).numpy().argmax())
 
     def score(x):
         with mc.no_grad():
@@ -124,6 +138,8 @@ def test_grad_cam_is_its_formula_on_the_last_convolution():
     assert layer == "3"
     net.eval()
     with mc.no_grad():
+        assert predicted == int(net(mc.tensor(image)).numpy().argmax())
+    with mc.no_grad():
         A = net[3](net[2](net[1](net[0](mc.tensor(image)))))
     A = mc.tensor(A.numpy(), requires_grad=True)  # split by hand: the rest starts at A
     rest = A
@@ -133,6 +149,42 @@ def test_grad_cam_is_its_formula_on_the_last_convolution():
     weights = A.grad.numpy()[0].mean(axis=(1, 2))
     expected = np.maximum((weights[:, None, None] * A.numpy()[0]).sum(axis=0), 0)
     np.testing.assert_allclose(heat, expected, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("model, size, layer", [
+    ("resnet18", 96, "4"),  # the last stage: its Residual's output, after the addition
+    ("googlenet", 96, "4.1"),  # the last Inception, all four branches
+    ("densenet", 96, "7"),  # the last DenseBlock, every channel it concatenated
+    ("nin", 224, "7"),  # the last NiN block
+])  # fmt: skip
+def test_grad_cam_looks_where_the_last_blocks_meet(model, size, layer):
+    net = mc.models.get(model)
+    heat, _, chosen = viz.grad_cam_map(net, tiny_input(size, n=1))
+    assert chosen == layer and heat.ndim == 2 and min(heat.shape) > 1
+
+
+def test_pictures_leave_the_network_as_it_was():
+    """Modes (batch norm, dropout) and gradients are restored, even from non-None."""
+    mc.manual_seed(0)
+    net = mc.models.lenet_bn()
+    net.train()
+    lenet_loss(net).backward()
+    grads = {name: p.grad for name, p in net.named_parameters()}
+    viz.saliency_map(net, tiny_input(n=1))
+    viz.grad_cam_map(net, tiny_input(n=1))
+    viz.layer_outputs(net, tiny_input(n=1))
+    assert all(m.training for m in net.modules())
+    assert all(p.grad is grads[name] for name, p in net.named_parameters())
+    assert all("forward" not in m.__dict__ for m in net.modules())
+
+
+def test_an_image_of_pixels_is_scaled_like_the_loaders():
+    net = mc.models.lenet()
+    pixels = np.random.default_rng(3).integers(0, 256, (28, 28), dtype=np.uint8)
+    np.testing.assert_array_equal(viz.layer_outputs(net, pixels)["0"],
+                                  viz.layer_outputs(net, pixels / 255.0)["0"])  # fmt: skip
+    with pytest.raises(ValueError, match=r"expected one image.*got shape \(2, 1, 28, 28\)"):
+        viz.saliency_map(net, tiny_input(n=2))
 
 
 def test_filters_show_the_first_convolutions_weights():
@@ -159,13 +211,13 @@ def _texts(axes):
 def test_the_mechanics_figures_show_the_books_numbers(tmp_path):
     figure = viz.corr2d(tmp_path / "corr2d.png")
     assert _texts(figure.axes[2]) == ["19", "25", "37", "43"]
-    assert "= 19" in figure._suptitle.get_text()
+    assert "= 19" in figure._supxlabel.get_text()
     figure = viz.im2col()
     assert _texts(figure.axes[2]) == ["1", "2", "1", "2", "4", "2", "1", "2", "1"]  # overlaps
     figure = viz.pooling()
     assert _texts(figure.axes[1]) == ["4", "5", "7", "8"] and _texts(figure.axes[2]) == ["2", "3", "5", "6"]
     figure = viz.padding_and_stride()
-    assert "= 4" in figure._suptitle.get_text()
+    assert "= 4" in figure._supxlabel.get_text()
     assert (tmp_path / "corr2d.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -251,10 +303,26 @@ def test_show_writes_each_picture_from_the_runs_checkpoint(run_dir):
     (cwd / "runs").mkdir(exist_ok=True)
     if not (cwd / "runs" / "lenet").exists():
         (cwd / "runs" / "lenet").symlink_to(run_dir)
-    for what in ("filters", "featuremaps", "saliency", "gradcam"):
-        result = run_cli("show", what, "lenet", "--image", "0", "--out", "pictures", cwd=cwd)
+    for what in ("graph", "filters", "featuremaps", "saliency", "gradcam", "predictions", "confusion"):
+        result = run_cli("show", what, "lenet", "--image", "0", cwd=cwd)
         assert result.returncode == 0, result.stderr
-        assert (cwd / "pictures" / f"{what}.png").read_bytes()[:4] == b"\x89PNG"
+        assert (run_dir / "pictures" / f"{what}.png").read_bytes()[:4] == b"\x89PNG"
+    assert (run_dir / "pictures" / "graph.dot").read_text().startswith("digraph")
+    result = run_cli("show", "featuremaps", "lenet", "--layer", "3", "--out", "mine", cwd=cwd)
+    assert result.returncode == 0 and (cwd / "mine" / "featuremaps.png").exists()
+
+
+def test_show_draws_the_checkpoints_weights(run_dir):
+    """The filters drawn are the trained ones, not a fresh network's."""
+    from minicnn.train import load_network
+
+    with np.load(run_dir / "checkpoint.npz") as saved:
+        trained = saved["model/0.weight"]
+    net = load_network("lenet", run_dir / "checkpoint.npz")
+    np.testing.assert_array_equal(net[0].weight.numpy(), trained)
+    figure = viz.filters(net)
+    np.testing.assert_array_equal(np.asarray(figure.axes[0].images[0].get_array()),
+                                  trained.mean(axis=1)[0])  # fmt: skip
 
 
 @pytest.mark.parametrize("args, message", [

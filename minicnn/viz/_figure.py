@@ -9,21 +9,20 @@ from pathlib import Path
 INSTALL_HINT = "pip install -e '.[train]' (matplotlib)"
 
 
-def pyplot():
-    """matplotlib.pyplot on the Agg backend (no display needed), or a clear error."""
+def subplots(*args, figsize=None, **kwargs):
+    """A new figure and its axes, as ``pyplot.subplots`` makes them, but outside pyplot:
+    no backend is switched, no window opens, and nothing keeps the figure alive once its
+    caller lets go of it (a notebook still shows it)."""
     try:
-        import matplotlib
+        from matplotlib.figure import Figure
     except ImportError as error:
         raise ImportError(f"mc.viz needs matplotlib: {INSTALL_HINT}") from error
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    figure = Figure(figsize=figsize, layout="constrained")  # titles and labels never overlap
+    return figure, figure.subplots(*args, **kwargs)
 
 
 def finish(figure, path=None):
-    """Lay ``figure`` out, write it to ``path`` if given, and return it."""
-    figure.tight_layout()
+    """Write ``figure`` to ``path`` if given, and return it."""
     if path is not None:
         write_atomically(Path(path), lambda file: figure.savefig(file, dpi=110,
                                                                  format=_format(path)))  # fmt: skip
@@ -58,6 +57,6 @@ def host(array):
 
     if isinstance(array, Tensor):
         return array.numpy()
-    if hasattr(array, "get"):  # CuPy
+    if hasattr(array, "__cuda_array_interface__"):  # CuPy
         return array.get()
     return numpy.asarray(array)

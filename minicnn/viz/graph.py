@@ -52,7 +52,8 @@ class Graph:
 def graph(tensor: Tensor, path=None, names=None) -> Graph:
     """The graph that ``tensor.backward()`` would walk (call it before backward, which
     frees the graph). ``names``: a module (its parameters get their dotted names) or a
-    dict of tensor -> name. Given ``path``, the picture is drawn there (:meth:`Graph.save`)."""
+    dict of tensor -> name (or name -> tensor). Given ``path``, the picture is drawn
+    there (:meth:`Graph.save`; without Graphviz, draw it later from ``graph(t).source``)."""
     if not isinstance(tensor, Tensor):
         raise TypeError(f"mc.viz.graph: expected a Tensor, got {type(tensor).__name__}")
     if tensor.creator is None:
@@ -92,7 +93,11 @@ def _parameter_names(names) -> dict[int, str]:
         return {}
     if hasattr(names, "named_parameters"):
         return {id(p): name for name, p in names.named_parameters()}
-    return {id(t): str(name) for t, name in dict(names).items()}
+    labels = {}
+    for key, value in dict(names).items():  # tensor -> name, or name -> tensor
+        tensor, name = (key, value) if isinstance(key, Tensor) else (value, key)
+        labels[id(tensor)] = str(name)
+    return labels
 
 
 def _leaf_line(name: str, leaf: Tensor, labels) -> str:

@@ -14,14 +14,21 @@ from __future__ import annotations
 import numpy
 
 from .. import nn
-from ..tensor import Tensor, no_grad
-from ._figure import finish, host, pyplot
+from ..tensor import Tensor, enable_grad, no_grad
+from ._figure import finish, host, subplots
 
 
 def _as_batch(net, image):
     """One image (C, H, W), (H, W) or (1, C, H, W), array or Tensor, as a (1, C, H, W) tensor
-    on the network's backend, in the parameters' dtype."""
+    on the network's backend, in the parameters' dtype; integer pixels (a FashionMNIST
+    image, 0 to 255) are scaled to [0, 1] as the loader scales them."""
     data = host(image)
+    if not 2 <= data.ndim <= 4 or (data.ndim == 4 and data.shape[0] != 1):
+        raise ValueError(
+            f"expected one image, (H, W), (C, H, W) or (1, C, H, W), got shape {data.shape}"
+        )
+    if data.dtype.kind in "ui":
+        data = data / 255.0
     data = data.reshape((1,) * (4 - data.ndim) + data.shape)
     params = list(net.parameters())
     backend = params[0].backend if params else None
@@ -52,8 +59,10 @@ class _Capture:
 
     def __init__(self, net, names, as_leaf=False):
         self.outputs: dict[str, Tensor] = {}
+        self.order: list[str] = []  # the modules in the order their forward finished
         self.modules = [(name, _module(net, name)) for name in names]
         self.as_leaf = as_leaf
+        self.previous = [module.__dict__.get("forward") for _, module in self.modules]
 
     def __enter__(self):
         for name, module in self.modules:
@@ -64,14 +73,18 @@ class _Capture:
                 if self.as_leaf:
                     output = Tensor(output.data, requires_grad=True)
                 self.outputs[_name] = output
+                self.order.append(_name)
                 return output
 
             object.__setattr__(module, "forward", forward)
         return self
 
     def __exit__(self, *exc_info):
-        for _, module in self.modules:
-            module.__dict__.pop("forward", None)
+        for (_, module), previous in zip(self.modules, self.previous, strict=True):
+            if previous is None:
+                module.__dict__.pop("forward", None)
+            else:  # someone's own wrapper was there: put it back
+                object.__setattr__(module, "forward", previous)
 
 
 def _eval(net):
@@ -93,7 +106,7 @@ def _eval(net):
 def layer_outputs(net, image, layers=None) -> dict[str, numpy.ndarray]:
     """{layer name: its output for ``image``, as a NumPy (C, H, W) array}, in eval mode;
     ``layers`` names them (default: every Conv2d)."""
-    names = conv_layers(net) if layers is None else list(layers)
+    names = conv_layers(net) if layers is None else [layers] if isinstance(layers, str) else list(layers)
     restore = _eval(net)
     try:
         with no_grad(), _Capture(net, names) as capture:
@@ -105,14 +118,13 @@ def layer_outputs(net, image, layers=None) -> dict[str, numpy.ndarray]:
 
 def filters(net, path=None):
     """The first convolution's filters as a grid (each filter's input channels averaged)."""
-    plt = pyplot()
     names = conv_layers(net)
     if not names:
         raise ValueError(f"{type(net).__name__} has no Conv2d layer to show the filters of")
     weight = host(_module(net, names[0]).weight).mean(axis=1)  # (OC, kh, kw)
     columns = min(len(weight), 12)
     rows = -(-len(weight) // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(columns * 0.9, rows * 0.9 + 0.5),
+    figure, axes = subplots(rows, columns, figsize=(columns * 0.9, rows * 0.9 + 0.5),
                                 squeeze=False)  # fmt: skip
     for k, ax in enumerate(axes.ravel()):
         ax.axis("off")
@@ -125,16 +137,10 @@ def filters(net, path=None):
 def feature_maps(net, image, layers=None, path=None, channels=8):
     """The first ``channels`` feature maps of each chosen layer (default: every Conv2d)
     for one image, one row per layer, the image first."""
-    plt = pyplot()
     maps = layer_outputs(net, image, layers)
-    flat = [name for name, output in maps.items() if output.ndim != 3]
-    if flat:
-        raise ValueError(
-            f"layer {flat[0]} has no feature maps: its output is {maps[flat[0]].shape}, not "
-            f"(channels, height, width); layers that have them: {', '.join(conv_layers(net))}"
-        )
+    _require_maps(net, maps)
     rows = len(maps) + 1
-    figure, axes = plt.subplots(rows, channels, figsize=(channels * 1.1, rows * 1.2), squeeze=False)
+    figure, axes = subplots(rows, channels, figsize=(channels * 1.1, rows * 1.2), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     axes[0, 0].imshow(host(image).reshape(host(image).shape[-2:]), cmap="gray")
@@ -147,6 +153,15 @@ def feature_maps(net, image, layers=None, path=None, channels=8):
     return finish(figure, path)
 
 
+def _require_maps(net, maps: dict) -> None:
+    flat = [name for name, output in maps.items() if output.ndim != 3]
+    if flat:
+        raise ValueError(
+            f"layer {flat[0]} has no feature maps: its output is {maps[flat[0]].shape}, not "
+            f"(channels, height, width); layers that have them: {', '.join(conv_layers(net))}"
+        )
+
+
 def saliency_map(net, image) -> tuple[numpy.ndarray, int]:
     """(|d score / d pixel|, largest over the input channels, as (H, W); the predicted
     class), where score is the predicted class's logit: the pixels whose change would
@@ -154,9 +169,10 @@ def saliency_map(net, image) -> tuple[numpy.ndarray, int]:
     restore = _eval(net)
     try:
         x = _as_batch(net, image).requires_grad_()
-        logits = net(x)
-        predicted = int(host(logits)[0].argmax())
-        logits[0, predicted].backward()
+        with enable_grad():  # even inside the caller's no_grad
+            logits = net(x)
+            predicted = int(host(logits)[0].argmax())
+            logits[0, predicted].backward()
     finally:
         restore()
     return numpy.abs(host(x.grad)[0]).max(axis=0), predicted
@@ -164,9 +180,8 @@ def saliency_map(net, image) -> tuple[numpy.ndarray, int]:
 
 def saliency(net, image, path=None, classes=None):
     """The image and its saliency map side by side."""
-    plt = pyplot()
     heat, predicted = saliency_map(net, image)
-    figure, axes = plt.subplots(1, 2, figsize=(5, 2.7))
+    figure, axes = subplots(1, 2, figsize=(5, 2.7))
     axes[0].imshow(host(image).reshape(heat.shape), cmap="gray")
     axes[1].imshow(heat, cmap="hot")
     axes[0].set_title("image")
@@ -176,21 +191,44 @@ def saliency(net, image, path=None, classes=None):
     return finish(figure, path)
 
 
-def grad_cam_map(net, image, layer=None) -> tuple[numpy.ndarray, int, str]:
-    """(Grad-CAM heat map at ``layer``'s resolution, (h, w); the predicted class; the
-    layer). ``layer`` defaults to the last Conv2d whose output is larger than 1x1."""
-    x = _as_batch(net, image)
-    if layer is None:
-        sides = {name: out.shape[1:] for name, out in layer_outputs(net, x).items()}
-        layer = next((name for name in reversed(sides) if min(sides[name]) > 1), None)
-        if layer is None:
-            raise ValueError("grad_cam: every convolution's output is 1x1 here; no map to show")
+def last_feature_maps(net, image) -> str:
+    """The layer Grad-CAM looks at by default: the last module to finish whose output is
+    still a map larger than 1x1 and which is or holds a convolution. That is the last
+    convolution's block where blocks meet (ResNet's last Residual, after its addition;
+    GoogLeNet's last Inception, every branch; DenseNet's last DenseBlock, every channel
+    it concatenated), or the last convolution itself (LeNet)."""
+    names = [name for name, module in net.named_modules() if name and _holds_conv(module)]
     restore = _eval(net)
     try:
-        with _Capture(net, [layer], as_leaf=True) as capture:
-            logits = net(x)
-        predicted = int(host(logits)[0].argmax())
-        logits[0, predicted].backward()
+        with no_grad(), _Capture(net, names) as capture:
+            net(_as_batch(net, image))
+    finally:
+        restore()
+    maps = [name for name in capture.order
+            if capture.outputs[name].ndim == 4 and min(capture.outputs[name].shape[2:]) > 1]  # fmt: skip
+    if not maps:
+        raise ValueError("grad_cam: every convolution's output is 1x1 here; no map to show")
+    return maps[-1]
+
+
+def _holds_conv(module) -> bool:
+    return any(isinstance(m, nn.Conv2d) for m in module.modules())
+
+
+def grad_cam_map(net, image, layer=None) -> tuple[numpy.ndarray, int, str]:
+    """(Grad-CAM heat map at ``layer``'s resolution, (h, w); the predicted class; the
+    layer). ``layer`` defaults to :func:`last_feature_maps`."""
+    x = _as_batch(net, image)
+    layer = last_feature_maps(net, x) if layer is None else layer
+    restore = _eval(net)
+    try:
+        with enable_grad():  # even inside the caller's no_grad
+            with _Capture(net, [layer], as_leaf=True) as capture:
+                logits = net(x)
+            if capture.outputs[layer].ndim != 4:
+                _require_maps(net, {layer: host(capture.outputs[layer])[0]})
+            predicted = int(host(logits)[0].argmax())
+            logits[0, predicted].backward()
     finally:
         restore()
     activations = host(capture.outputs[layer])[0]  # (K, h, w)
@@ -201,11 +239,10 @@ def grad_cam_map(net, image, layer=None) -> tuple[numpy.ndarray, int, str]:
 
 def grad_cam(net, image, layer=None, path=None, classes=None):
     """The image with its Grad-CAM map laid over it (stretched to the image's size)."""
-    plt = pyplot()
     heat, predicted, layer = grad_cam_map(net, image, layer)
     picture = host(image)
     picture = picture.reshape(picture.shape[-2:])
-    figure, axes = plt.subplots(1, 2, figsize=(5, 2.7))
+    figure, axes = subplots(1, 2, figsize=(5, 2.7))
     axes[0].imshow(picture, cmap="gray")
     axes[1].imshow(picture, cmap="gray")
     axes[1].imshow(heat, cmap="jet", alpha=0.5, extent=(0, picture.shape[1], picture.shape[0], 0),

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy
 
-from ._figure import finish, pyplot
+from ._figure import finish, subplots
 
 BOOK_X = numpy.arange(9.0).reshape(3, 3)
 BOOK_K = numpy.array([[0.0, 1.0], [2.0, 3.0]])
@@ -55,15 +55,14 @@ def corr2d(path=None):
     """The book's figure of 2-D cross-correlation: input, kernel, output, first element."""
     from ..functional import corr2d as correlate
 
-    plt = pyplot()
     output = correlate(BOOK_X, BOOK_K).numpy()
-    figure, axes = plt.subplots(1, 3, figsize=(7.5, 2.8),
+    figure, axes = subplots(1, 3, figsize=(7.5, 2.8),
                                 gridspec_kw={"width_ratios": [3, 2, 2]})  # fmt: skip
     _grid(axes[0], BOOK_X, "input", shade={(0, 0), (0, 1), (1, 0), (1, 1)})
     _grid(axes[1], BOOK_K, "kernel", colors={(i, j): KERNEL for i in range(2) for j in range(2)})
     _grid(axes[2], output, "output", colors={(0, 0): OUTPUT})
     terms = " + ".join(f"{x:g}x{k:g}" for x, k in zip(BOOK_X[:2, :2].ravel(), BOOK_K.ravel(), strict=False))
-    figure.suptitle(f"{terms} = {output[0, 0]:g}", y=0.05, fontsize=11)
+    figure.supxlabel(f"{terms} = {output[0, 0]:g}", fontsize=11)
     return finish(figure, path)
 
 
@@ -73,7 +72,6 @@ def padding_and_stride(path=None, kernel=3, padding=1, stride=2, size=8):
     the output's shape: floor((size + 2*padding - kernel) / stride) + 1 per side."""
     from ..backend import Window2d
 
-    plt = pyplot()
     win = Window2d.of("padding_and_stride", (1, 1, size, size), kernel, stride, padding)
     side = size + 2 * padding
     values = numpy.full((side, side), numpy.nan)
@@ -84,12 +82,12 @@ def padding_and_stride(path=None, kernel=3, padding=1, stride=2, size=8):
         for i in range(kernel):
             for j in range(kernel):
                 colors[(i, ow * stride + j)] = color
-    figure, axes = plt.subplots(1, 2, figsize=(8, 4.4), gridspec_kw={"width_ratios": [side, win.ow]})
+    figure, axes = subplots(1, 2, figsize=(8, 4.4), gridspec_kw={"width_ratios": [side, win.ow]})
     _grid(axes[0], values, f"{size}x{size} input, padding {padding}", colors=colors)
     out = numpy.full((win.oh, win.ow), numpy.nan)
     _grid(axes[1], out, f"output {win.oh}x{win.ow}", colors={(0, 0): WINDOW, (0, 1): KERNEL})
-    figure.suptitle(f"kernel {kernel}x{kernel}, stride {stride}: "
-                    f"({size} + 2x{padding} - {kernel}) // {stride} + 1 = {win.oh}", y=0.04)  # fmt: skip
+    figure.supxlabel(f"kernel {kernel}x{kernel}, stride {stride}: "
+                     f"({size} + 2x{padding} - {kernel}) // {stride} + 1 = {win.oh}")  # fmt: skip
     return finish(figure, path)
 
 
@@ -100,14 +98,13 @@ def im2col(path=None):
     backward needs), not its inverse."""
     from ..backend import Window2d, get_backend
 
-    plt = pyplot()
     reference = get_backend("numpy")
     win = Window2d.of("im2col", (1, 1, 3, 3), 2, 1, 0)
     x = numpy.arange(1.0, 10.0).reshape(1, 1, 3, 3)
     cols = reference.im2col(x, win)  # (4 kernel offsets, 4 windows)
     counts = reference.col2im(numpy.ones_like(cols), win)[0, 0]
     palette = ["#f6c26b", "#9cc3e6", "#a9d8a0", "#e7a3c4"]
-    figure, axes = plt.subplots(1, 3, figsize=(9, 3.2), gridspec_kw={"width_ratios": [3, 4, 3]})
+    figure, axes = subplots(1, 3, figsize=(9, 3.2), gridspec_kw={"width_ratios": [3, 4, 3]})
     _grid(axes[0], x[0, 0], "input: 4 windows of 2x2")
     for k, (oh, ow) in enumerate([(0, 0), (0, 1), (1, 0), (1, 1)]):  # each window's outline
         inset = 0.06 * (k + 1)
@@ -122,8 +119,7 @@ def pooling(path=None):
     """The book's 2x2 max and average pooling of the 3x3 input, first window highlighted."""
     from ..functional import pool2d
 
-    plt = pyplot()
-    figure, axes = plt.subplots(1, 3, figsize=(7.5, 2.8), gridspec_kw={"width_ratios": [3, 2, 2]})
+    figure, axes = subplots(1, 3, figsize=(7.5, 2.8), gridspec_kw={"width_ratios": [3, 2, 2]})
     _grid(axes[0], BOOK_X, "input", shade={(0, 0), (0, 1), (1, 0), (1, 1)})
     _grid(axes[1], pool2d(BOOK_X, 2, "max").numpy(), "max pooling 2x2", colors={(0, 0): OUTPUT})
     _grid(axes[2], pool2d(BOOK_X, 2, "avg").numpy(), "average pooling 2x2", colors={(0, 0): OUTPUT})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy
 
 from ..tensor import no_grad
-from ._figure import finish, host, pyplot
+from ._figure import finish, host, subplots
 
 
 def _predict(net, X) -> numpy.ndarray:
@@ -37,10 +37,9 @@ def confusion(counts, path=None, classes=None):
     each cell's count written in it."""
     from ..data import CLASSES
 
-    plt = pyplot()
     counts = numpy.asarray(counts)
     classes = list(classes or CLASSES)
-    figure, axes = plt.subplots(figsize=(6.4, 5.6))
+    figure, axes = subplots(figsize=(6.4, 5.6))
     axes.imshow(counts, cmap="Blues")
     for i in range(counts.shape[0]):
         for j in range(counts.shape[1]):
@@ -60,7 +59,6 @@ def predictions(net, data_iter, n: int = 12, path=None, classes=None):
     the predicted one; wrong predictions in red."""
     from ..data import CLASSES
 
-    plt = pyplot()
     classes = list(classes or CLASSES)
     images, labels, predicted = [], [], []
     restore = _eval_mode(net)
@@ -77,7 +75,7 @@ def predictions(net, data_iter, n: int = 12, path=None, classes=None):
     predicted = numpy.concatenate(predicted)[:n]
     columns = min(n, 6)
     rows = -(-n // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(columns * 1.5, rows * 1.9), squeeze=False)
+    figure, axes = subplots(rows, columns, figsize=(columns * 1.5, rows * 1.9), squeeze=False)
     for k, ax in enumerate(axes.ravel()):
         ax.axis("off")
         if k >= len(images):

@@ -88,20 +88,24 @@ def _cpu_model() -> str:
 
 def write_run_pictures(run_dir, net, test_iter) -> None:
     """Draw the pictures of a trained network into ``run_dir``: predictions, confusion
-    matrix, first-layer filters, and the feature maps of test image 0."""
-    from ._figure import pyplot
-    from .inside import feature_maps, filters
+    matrix, first-layer filters, and the feature maps of test image 0 (at most six
+    convolution layers, spread from the first to the last)."""
+    from .inside import conv_layers, feature_maps, filters
     from .predictions import confusion, confusion_matrix, predictions
 
     run_dir = Path(run_dir)
     image, _ = test_iter.example(0)
-    for figure in (
-        predictions(net, test_iter, path=run_dir / "predictions.png"),
-        confusion(confusion_matrix(net, test_iter), path=run_dir / "confusion.png"),
-        filters(net, path=run_dir / "filters.png"),
-        feature_maps(net, image, path=run_dir / "featuremaps.png"),
-    ):
-        pyplot().close(figure)
+    predictions(net, test_iter, path=run_dir / "predictions.png")
+    confusion(confusion_matrix(net, test_iter), path=run_dir / "confusion.png")
+    filters(net, path=run_dir / "filters.png")
+    feature_maps(net, image, layers=_spread(conv_layers(net), 6), path=run_dir / "featuremaps.png")
+
+
+def _spread(names: list, most: int) -> list:
+    """At most ``most`` of ``names``, evenly spread from the first to the last."""
+    if len(names) <= most:
+        return names
+    return [names[round(k * (len(names) - 1) / (most - 1))] for k in range(most)]
 
 
 def final_line(epochs: list[dict], backend: str = "", device: str = "cpu") -> str:
