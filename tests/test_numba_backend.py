@@ -293,6 +293,61 @@ def test_other_dtypes_fall_back_to_numpy():
     np.testing.assert_array_equal(NUMBA.window_sum(x, win), NUMPY.window_sum(x, win))
 
 
+# Every @_compiled method, on inputs its loops do not take: NumPy's kernel runs instead and
+# gives NumPy's answer, in the input's dtype (float16: not compiled; a strided view: not
+# contiguous, for the elementwise loops).
+WIN = window((2, 3, 6, 6), (3, 3), (1, 1), (1, 1))
+POOL = window((2, 3, 6, 6), (2, 2), (2, 2), (0, 0))
+
+
+def _fallback_calls(dtype, strided=False):
+    rng = np.random.default_rng(0)
+
+    def array(*shape):
+        a = rng.standard_normal(shape).astype(dtype)
+        return a[..., ::2] if strided else a
+
+    def image(win):
+        a = rng.standard_normal(win.input_shape[:3] + (win.w * (2 if strided else 1),)).astype(dtype)
+        return a[..., ::2] if strided else a
+
+    cols = rng.standard_normal((3 * 9, 2 * 36)).astype(dtype)
+    z = rng.standard_normal((9 * 4, 2 * 36)).astype(dtype)
+    x, dy = image(POOL), rng.standard_normal(POOL.output_shape).astype(dtype)
+    _, argmax = NUMPY.max_pool2d(x, POOL)
+    bn = rng.standard_normal((64, 3, 8, 8)).astype(dtype)
+    stats = rng.random(3).astype(dtype) + dtype(0.5)
+    return {
+        "col2im": (lambda b: b.col2im(cols, WIN)),
+        "max_pool2d": (lambda b: b.max_pool2d(x, POOL)),
+        "max_pool2d_backward": (lambda b: b.max_pool2d_backward(dy, argmax, POOL)),
+        "window_sum": (lambda b: b.window_sum(x, POOL)),
+        "window_sum_backward": (lambda b: b.window_sum_backward(dy, POOL)),
+        "relu": (lambda b: b.relu(array(4, 6))),
+        "relu_backward": (lambda b: b.relu_backward(array(4, 6), array(4, 6))),
+        "sigmoid": (lambda b: b.sigmoid(array(4, 6))),
+        "sigmoid_backward": (lambda b: b.sigmoid_backward(array(4, 6), array(4, 6))),
+        "batch_norm_stats": (lambda b: b.batch_norm_stats(bn)),
+        "batch_norm_apply": (lambda b: b.batch_norm_apply(bn, stats, stats, stats, stats)),
+        "batch_norm_sums": (lambda b: b.batch_norm_sums(bn, bn)),
+        "batch_norm_grad": (lambda b: b.batch_norm_grad(bn, bn, stats, stats, stats)),
+    } | ({} if strided else {"tap_sum": (lambda b: engine_conv.tap_sum(b, z, WIN))})
+
+
+@pytest.mark.parametrize("name", list(_fallback_calls(np.float16)))
+def test_every_compiled_method_falls_back_to_numpy_for_float16(name):
+    mine, theirs = _fallback_calls(np.float16)[name](NUMBA), _fallback_calls(np.float16)[name](NUMPY)
+    for got, want in zip(*(r if isinstance(r, tuple) else (r,) for r in (mine, theirs)), strict=True):
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("name", ["relu", "relu_backward", "sigmoid", "sigmoid_backward"])
+def test_elementwise_loops_take_strided_views_through_numpy(name):
+    mine, theirs = (_fallback_calls(np.float32, strided=True)[name](b) for b in (NUMBA, NUMPY))
+    np.testing.assert_array_equal(mine, theirs)
+
+
 def test_warm_up_reports_every_kernel():
     seconds = NUMBA.warm_up()
     assert set(seconds) == {
