@@ -121,7 +121,7 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--image", type=_natural_number, default=0, help="test image index")
     show.add_argument("--layer", action="append",
                       help="featuremaps, gradcam: a layer's dotted name (as mc.summary shows it)")
-    show.add_argument("--out", help="folder for the PNG (default: the checkpoint's folder)")
+    show.add_argument("--out", help="folder for the PNG (default: pictures/ beside the checkpoint)")
     show.add_argument("--data-root", help="folder holding the Fashion-MNIST files")
     show.set_defaults(run=_show)
 

@@ -19,8 +19,9 @@ This package holds the speed, behind one backend method per operation:
   ``team.py``, its own threads (one team, no spinning pools); ``pool.py``, its buffer
   pool (a step reuses the last one's memory); ``adopt.py``, when a leaf may keep a
   gradient without a copy;
-- ``cupy_.py``, ``cupy_kernels.py``: the cupy backend, the reference on a GPU with the
-  window loops as CUDA kernels.
+- ``cupy_.py``, ``cupy_kernels.py``: the cupy backend, the reference's kernels on a GPU
+  with the window loops and batch norm's passes as CUDA kernels, conv2d's algorithm from
+  ``conv.py``, and leaf gradients kept uncopied (``adopt.py``).
 
 ``mc.config.reference = True`` (or ``MINICNN_REFERENCE=1``) turns the algorithm choices
 off on every backend: each layer then computes the chapter's way, and the tests hold

@@ -1,6 +1,8 @@
-"""``minicnn.nn.functional``: every operation as a function, named as in
-``torch.nn.functional``. Each one is a :class:`~minicnn.tensor.Function` whose
-forward and backward sit side by side in the file of its family:
+"""``minicnn.functional`` (also ``mc.nn.functional``): every operation as a function, named
+as in ``torch.nn.functional``. Each layer's operation is a :class:`~minicnn.tensor.Function`
+whose forward and backward sit side by side in the file of its family; the chapter's
+loops (``corr2d``, ``pool2d``, ...) are plain functions with no gradient, references to
+read, and the ``*_simple`` layers are compositions whose backward autograd derives:
 
 =================  ==============================================================
 elementwise.py     add sub mul div neg pow exp log relu sigmoid tanh astype
