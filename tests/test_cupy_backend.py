@@ -287,7 +287,8 @@ def test_every_window_kernel_uses_only_names_it_declares():
 
     from minicnn.engine_room import cupy_kernels
 
-    c_words = {"for", "if", "continue", "const", "int", "isnan", "T", "A", "i", "idx"}
+    c_words = {"for", "if", "continue", "const", "int", "isnan", "exp", "fabs", "T", "A", "i",
+               "idx"}  # fmt: skip
     for name, (inputs, outputs, body) in cupy_kernels.SOURCES.items():
         code = re.sub(r"//[^\n]*", "", body)  # comments are prose
         params = _declared(inputs) + _declared(outputs)
@@ -320,4 +321,12 @@ def test_the_cupy_backend_has_a_window_kernel_for_every_sliding_window():
     for name in names:
         assert getattr(cupy_.CupyBackend, name) is not getattr(NumpyBackend, name), name
     assert "tap_sum" in vars(cupy_.CupyBackend)  # the engine room's taps, on the GPU
+    for name in ("sigmoid", "sigmoid_backward", "relu_backward", "axpy"):  # fused passes
+        assert name in vars(cupy_.CupyBackend) and name in cupy_kernels_sources(), name
+
+
+def cupy_kernels_sources():
+    from minicnn.engine_room import cupy_kernels
+
+    return cupy_kernels.SOURCES
     assert cupy_.CupyBackend.cuda_kernels is True

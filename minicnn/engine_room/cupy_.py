@@ -4,7 +4,8 @@ CuPy mirrors NumPy's API, so :class:`CupyBackend` starts as the NumPy reference 
 with ``xp = cupy``, and replaces what a GPU runs badly that way: each sliding-window
 kernel (im2col, col2im, tap_sum, pooling) is one CUDA kernel, one thread per output
 element (engine_room/cupy_kernels.py), instead of kh*kw strided array operations; batch
-norm's elementwise passes are fused likewise. conv2d's algorithm per layer comes from
+norm's elementwise passes, the sigmoid and its backward, ReLU's backward and SGD's update
+are fused likewise (one kernel where NumPy's expression launches two to seven). conv2d's algorithm per layer comes from
 engine_room/conv.py (im2col, taps, dx as a convolution; no Winograd: cuBLAS is fast
 enough at the products it saves). Every kernel writes distinct elements, so no atomics
 are involved and the GPU computes the same sums as the CPU, up to the rounding of cuBLAS.
@@ -173,6 +174,38 @@ class CupyBackend(NumpyBackend):
         inputs = [gy, x_hat, scale, mean_gy, mean_gy_x_hat]
         self._run_per_channel("batch_norm_grad", gy, inputs, [dx])
         return dx
+
+    # ---- the activations and SGD's update, fused -------------------------------------
+    def sigmoid(self, x):
+        if not self._fusable_float(x):
+            return super().sigmoid(x)
+        y = self.empty(x.shape, x.dtype)
+        cupy_kernels.kernel(self.xp, "sigmoid")(x, y)
+        return y
+
+    def sigmoid_backward(self, gy, y):
+        if not self._fusable_float(gy, y):
+            return super().sigmoid_backward(gy, y)
+        dx = self.empty(gy.shape, gy.dtype)
+        cupy_kernels.kernel(self.xp, "sigmoid_backward")(gy, y, dx)
+        return dx
+
+    def relu_backward(self, gy, y):
+        if not self._fusable_float(gy, y):
+            return super().relu_backward(gy, y)
+        dx = self.empty(gy.shape, gy.dtype)
+        cupy_kernels.kernel(self.xp, "relu_backward")(gy, y, dx)
+        return dx
+
+    def axpy(self, a, x, y) -> None:
+        if not self._fusable_float(y, x):
+            return super().axpy(a, x, y)
+        cupy_kernels.kernel(self.xp, "axpy")(y.dtype.type(a), x, y)
+
+    def _fusable_float(self, x, *arrays) -> bool:
+        """A fused elementwise kernel: float32 or float64 throughout, same shapes."""
+        return (self._fusable(x, *arrays) and x.dtype in (numpy.float32, numpy.float64)
+                and all(a.shape == x.shape for a in arrays))  # fmt: skip
 
     def _fusable(self, x, *arrays) -> bool:
         """The fused kernels take one dtype throughout (NumPy's kernels promote)."""

@@ -169,6 +169,25 @@ _BATCH_NORM_GRAD = (
 
 _CHANNEL_PARAMS = "int32 C, int32 HW"
 
+# The activations and SGD's update, one kernel each where NumPy's expression launches
+# one per operation (the sigmoid's seven: minimum, exp, abs, negative, exp, add, divide).
+# Each computes NumPy's expression, in its order.
+_SIGMOID = """
+    // 1 / (1 + e) where x >= 0, e / (1 + e) where x < 0, e = exp(-|x|)
+    const T e = exp(-fabs(x));
+    y = (x >= (T)0 ? (T)1 : e) / ((T)1 + e);
+"""
+_SIGMOID_BACKWARD = """
+    dx = gy * y * ((T)1 - y);
+"""
+_RELU_BACKWARD = """
+    // gy * (y > 0), as NumPy multiplies (a NaN gradient stays NaN)
+    dx = gy * (T)(y > (T)0);
+"""
+_AXPY = """
+    y = y + a * x;
+"""
+
 #: name -> (parameters, outputs, body)
 SOURCES = {
     "im2col": (f"raw T x, {WINDOW_PARAMS}", "T cols", _IM2COL),
@@ -183,6 +202,10 @@ SOURCES = {
                          f"{_CHANNEL_PARAMS}", "T x_hat, T y", _BATCH_NORM_APPLY),
     "batch_norm_grad": ("T gy, T x_hat, raw T scale, raw T mean_gy, raw T mean_gy_x_hat, "
                         f"{_CHANNEL_PARAMS}", "T dx", _BATCH_NORM_GRAD),
+    "sigmoid": ("T x", "T y", _SIGMOID),
+    "sigmoid_backward": ("T gy, T y", "T dx", _SIGMOID_BACKWARD),
+    "relu_backward": ("T gy, T y", "T dx", _RELU_BACKWARD),
+    "axpy": ("T a, T x", "T y", _AXPY),
 }  # fmt: skip
 
 
