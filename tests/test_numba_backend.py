@@ -35,7 +35,8 @@ CONV_CASES = {
 # Pooling pads at most half the kernel.
 POOL_CASES = {
     "overlapping-3x3-s2-p1": ((2, 3, 9, 9), (3, 3), (2, 2), (1, 1)),
-    "non-overlapping": ((2, 2, 6, 6), (2, 2), (2, 2), (0, 0)),
+    "non-overlapping": ((2, 2, 6, 6), (2, 2), (2, 2), (0, 0)),  # the 2x2 halving kernels
+    "halving-odd-sides": ((2, 3, 7, 5), (2, 2), (2, 2), (0, 0)),  # a row and a column left out
     "non-square": ((1, 2, 7, 10), (2, 4), (1, 3), (1, 2)),
     "one-channel-batch1": ((1, 1, 5, 5), (3, 3), (1, 1), (1, 1)),
     "kernel-is-padded-input": ((2, 2, 3, 4), (5, 6), (1, 1), (1, 1)),
@@ -354,7 +355,7 @@ def test_warm_up_reports_every_kernel():
         "col2im", "max_pool2d", "max_pool2d_backward", "window_sum",
         "window_sum_backward", "batch_norm_stats", "batch_norm_apply", "batch_norm_sums",
         "batch_norm_grad", "relu", "relu_backward", "sigmoid", "sigmoid_backward", "axpy",
-        "tap_sum", "winograd F(2x2, 3x3)", "winograd F(2x2, 5x5)",
+        "tap_sum", "winograd F(2x2, 3x3)", "winograd F(2x2, 5x5)", "window_sum_2x2",
     }  # fmt: skip
     assert all(s >= 0 for s in seconds.values())
 

@@ -232,6 +232,40 @@ def _window_sum_backward(dy, dx, kh, kw, sh, sw, ph, pw):
                     pixels += dy[p, oh, ow_lo:ow_hi]
 
 
+# The 2x2 stride-2 window (LeNet's average pools, DenseNet's transitions) written out: with
+# the window's size known, each output is one expression the compiler vectorises, 10x
+# faster than the general loops above (benchmarks/README.md).
+@_loop
+def _window_sum_2x2(x, y):
+    """for p, oh, ow:  y[p, oh, ow] = x[p, 2oh, 2ow] + x[p, 2oh, 2ow+1] + x[p, 2oh+1, 2ow] + x[p, 2oh+1, 2ow+1]
+
+    added from zero in NumPy's order (so a window of -0.0 sums to 0.0, as there).
+    """
+    P, OH, OW = y.shape
+    zero = y.dtype.type(0)
+    for p in range(P):
+        for oh in range(OH):
+            top, bottom, out = x[p, 2 * oh], x[p, 2 * oh + 1], y[p, oh]
+            for ow in range(OW):
+                out[ow] = (((zero + top[2 * ow]) + top[2 * ow + 1]) + bottom[2 * ow]) + bottom[2 * ow + 1]
+
+
+@_loop
+def _window_sum_2x2_backward(dy, dx):
+    """for p, oh, ow, i, j:  dx[p, 2oh + i, 2ow + j] = dy[p, oh, ow]  (each pixel in one
+    window; a last odd row or column, in none, arrives zeroed)."""
+    P, OH, OW = dy.shape
+    for p in range(P):
+        for oh in range(OH):
+            g, top, bottom = dy[p, oh], dx[p, 2 * oh], dx[p, 2 * oh + 1]
+            for ow in range(OW):
+                top[2 * ow] = top[2 * ow + 1] = bottom[2 * ow] = bottom[2 * ow + 1] = g[ow]
+
+
+def _is_2x2_halving(win: Window2d) -> bool:
+    return (win.kh, win.kw, win.sh, win.sw, win.ph, win.pw) == (2, 2, 2, 2, 0, 0)
+
+
 # ---- elementwise: one pass over flat arrays -------------------------------------------
 # Every loop runs from 0 over arrays the caller sliced: an index that can be seen to be
 # non-negative lets Numba drop NumPy's wraparound for negative indices, and LLVM then
@@ -569,19 +603,31 @@ class NumbaBackend(NumpyBackend):
                     lambda p: _max_pool2d_backward(dy3[p], arg3[p], dx3[p], *_geometry(win)))  # fmt: skip
         return dx
 
-    @_compiled(lambda self, x, win: _compiled_for(x) and self.team.size >= tuning.STRIDED_MIN_THREADS)
+    @_compiled(lambda self, x, win: _compiled_for(x) and (
+        _is_2x2_halving(win) or self.team.size >= tuning.STRIDED_MIN_THREADS))
     def window_sum(self, x, win: Window2d):
-        y = self.zeros(win.output_shape, dtype=x.dtype)
-        x3, y3 = _planes(numpy.ascontiguousarray(x)), _planes(y)
+        x3 = _planes(numpy.ascontiguousarray(x))
+        if _is_2x2_halving(win):
+            y3 = _planes(y := self.empty(win.output_shape, dtype=x.dtype))
+            self._share(len(y3), y.size, lambda p: _window_sum_2x2(x3[p], y3[p]))
+            return y
+        y3 = _planes(y := self.zeros(win.output_shape, dtype=x.dtype))
         self._share(len(y3), y.size, lambda p: _window_sum(x3[p], y3[p], *_geometry(win)))
         return y
 
     @_compiled()
     def window_sum_backward(self, dy, win: Window2d):
-        dx = self.zeros(win.input_shape, dtype=dy.dtype)
-        dy3, dx3 = _planes(numpy.ascontiguousarray(dy)), _planes(dx)
-        self._share(len(dx3), dx.size,
-                    lambda p: _window_sum_backward(dy3[p], dx3[p], *_geometry(win)))  # fmt: skip
+        dy3 = _planes(numpy.ascontiguousarray(dy))
+        halving = _is_2x2_halving(win)
+        odd = win.h % 2 or win.w % 2  # a last row or column no window covers stays zero
+        dx = self.zeros(win.input_shape, dy.dtype) if odd or not halving else self.empty(
+            win.input_shape, dy.dtype)  # fmt: skip
+        dx3 = _planes(dx)
+        if halving:
+            self._share(len(dx3), dx.size, lambda p: _window_sum_2x2_backward(dy3[p], dx3[p]))
+        else:
+            self._share(len(dx3), dx.size,
+                        lambda p: _window_sum_backward(dy3[p], dx3[p], *_geometry(win)))  # fmt: skip
         return dx
 
     @_compiled(lambda self, a, x, y: _contiguous_floats(self, y, x) and x.dtype == y.dtype)
@@ -685,6 +731,10 @@ class NumbaBackend(NumpyBackend):
             timed(self.max_pool2d_backward, dy, argmax, win)
             timed(_window_sum, _planes(x), _planes(numpy.zeros_like(dy)), *_geometry(win))
             timed(self.window_sum_backward, dy, win)
+            halving = Window2d(n=1, c=1, h=2, w=2, kh=2, kw=2, sh=2, sw=2, ph=0, pw=0)
+            square = numpy.ones(halving.input_shape, dtype=dtype)
+            cell = timed(self.window_sum, square, halving, name="window_sum_2x2")
+            timed(self.window_sum_backward, cell, halving, name="window_sum_2x2")
             timed(self.axpy, -0.5, x, x.copy())
             timed(self.relu_backward, x, timed(self.relu, x))
             timed(self.sigmoid_backward, x, timed(self.sigmoid, x))
