@@ -107,13 +107,19 @@ def layer_outputs(net, image, layers=None) -> dict[str, numpy.ndarray]:
     """{layer name: its output for ``image``, as a NumPy (C, H, W) array}, in eval mode;
     ``layers`` names them (default: every Conv2d)."""
     names = conv_layers(net) if layers is None else [layers] if isinstance(layers, str) else list(layers)
+    capture = _one_pass(net, image, names)
+    return {name: host(capture.outputs[name])[0] for name in names}
+
+
+def _one_pass(net, image, names) -> _Capture:
+    """The outputs of the modules ``names`` in one forward pass, eval mode, no graph."""
     restore = _eval(net)
     try:
         with no_grad(), _Capture(net, names) as capture:
             net(_as_batch(net, image))
     finally:
         restore()
-    return {name: host(capture.outputs[name])[0] for name in names}
+    return capture
 
 
 def filters(net, path=None):
@@ -198,12 +204,7 @@ def last_feature_maps(net, image) -> str:
     GoogLeNet's last Inception, every branch; DenseNet's last DenseBlock, every channel
     it concatenated), or the last convolution itself (LeNet)."""
     names = [name for name, module in net.named_modules() if name and _holds_conv(module)]
-    restore = _eval(net)
-    try:
-        with no_grad(), _Capture(net, names) as capture:
-            net(_as_batch(net, image))
-    finally:
-        restore()
+    capture = _one_pass(net, image, names)
     maps = [name for name in capture.order
             if capture.outputs[name].ndim == 4 and min(capture.outputs[name].shape[2:]) > 1]  # fmt: skip
     if not maps:
