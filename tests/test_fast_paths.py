@@ -4,8 +4,9 @@
   (functional/conv.py, every backend with the reference switch, the numpy backend
   always) and in the engine room (engine_room/conv.py, the numba and cupy backends). The
   engine room computes y tap by tap (``tap_sum``) with stride 1 and fewer output than
-  input channels, and dx as a convolution of dy with stride 1 and no more output than
-  input channels (the case ids say which). Forward and every gradient equal PyTorch's
+  input channels, y and dW by direct loops with stride 1 and one input channel (numba),
+  and dx as a convolution of dy with stride 1 and no more output than input channels
+  (the case ids say which). Forward and every gradient equal PyTorch's
   whatever the chunk size (one image per chunk, uneven chunks, the whole batch),
   whichever way each is computed, and on one thread or shared out among several.
 - a leaf's gradient is its own array: never the caller's, never shared by two leaves.
@@ -33,6 +34,9 @@ CONV_CASES = {
     "pointwise": ((3, 6, 4, 5), (4, 6, 1, 1), 1, 0),
     "pointwise-image-per-chunk": ((3, 6, 6, 6), (4, 6, 1, 1), 1, 0),  # 36 pixels: a view each
     "pointwise-narrowing": ((3, 6, 4, 5), (2, 6, 1, 1), 1, 0),
+    "direct-one-channel": ((3, 1, 7, 6), (4, 1, 3, 2), 1, (1, 2)),
+    "direct-one-channel-no-padding": ((3, 1, 6, 6), (2, 1, 5, 5), 1, 0),
+    "one-channel-stride-2-by-im2col": ((3, 1, 7, 7), (2, 1, 3, 3), 2, 1),
 }
 # CHUNK_BYTES: 1 byte means one image per chunk; 2 images' columns leave an uneven remainder
 CHUNKS = {"one-image": lambda per_image: 1, "two-images": lambda per_image: 2 * per_image,

@@ -288,6 +288,48 @@ def test_batch_norm_of_few_values_per_channel_runs_numpys_kernels():
         np.testing.assert_array_equal(got, want)
 
 
+# The direct loops (a single input channel, stride 1): y and dW as the chapter's im2col
+# computes them, from the compiled loops and from their NumPy fallback (float16).
+DIRECT_CASES = {
+    "lenet-first-layer": ((3, 1, 8, 8), (2, 1, 5, 5), (2, 2)),
+    "non-square-kernel-and-padding": ((2, 1, 5, 7), (3, 1, 2, 4), (0, 2)),
+    "no-padding": ((2, 1, 6, 5), (2, 1, 3, 3), (0, 0)),
+    "two-channels": ((2, 2, 5, 5), (3, 2, 3, 3), (1, 1)),  # the loops take any C
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+@pytest.mark.parametrize("case", DIRECT_CASES.values(), ids=DIRECT_CASES)
+def test_direct_loops_equal_im2col(dtype, case):
+    x_shape, w_shape, padding = case
+    rng = np.random.default_rng(0)
+    x, weight = (rng.standard_normal(s).astype(dtype) for s in (x_shape, w_shape))
+    bias = rng.standard_normal(w_shape[0]).astype(dtype)
+    win = window(x_shape, w_shape[2:], (1, 1), padding)
+    cols = NUMPY.im2col(x, win)
+    want_y = (weight.reshape(w_shape[0], -1) @ cols + bias[:, None]).reshape(
+        w_shape[0], win.n, win.oh, win.ow).transpose(1, 0, 2, 3)  # fmt: skip
+    dy = rng.standard_normal(want_y.shape).astype(dtype)
+    want_dw = (dy.transpose(1, 0, 2, 3).reshape(w_shape[0], -1) @ cols.T).reshape(w_shape)
+
+    x_pad = NUMBA._pad(x, win)
+    y = NUMBA.correlate_direct(x_pad, weight, bias, np.empty(want_y.shape, dtype))
+    dw = NUMBA.grad_weight_direct(x_pad, dy, w_shape)
+    assert y.dtype == dw.dtype == dtype
+    rtol = {np.float16: 1e-2}.get(dtype, RTOL.get(dtype))
+    np.testing.assert_allclose(y, want_y, rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(dw, want_dw, rtol=rtol, atol=rtol * np.abs(want_dw).max())
+
+
+def test_direct_loops_are_chosen_for_one_input_channel_and_stride_1():
+    one = window((2, 1, 8, 8), (5, 5), (1, 1), (2, 2))
+    assert NUMBA.conv2d_plan(one, (6, 1, 5, 5)).algorithm == "direct"
+    strided = window((2, 1, 8, 8), (3, 3), (2, 2), (1, 1))
+    assert NUMBA.conv2d_plan(strided, (6, 1, 3, 3)).algorithm == "im2col"
+    two = window((2, 2, 8, 8), (5, 5), (1, 1), (2, 2))
+    assert NUMBA.conv2d_plan(two, (6, 2, 5, 5)).algorithm == "im2col"
+
+
 def test_other_dtypes_fall_back_to_numpy():
     win = window((1, 2, 4, 4), (2, 2), (2, 2), (0, 0))
     x = np.arange(32, dtype=np.int64).reshape(win.input_shape)
@@ -355,7 +397,7 @@ def test_warm_up_reports_every_kernel():
         "col2im", "max_pool2d", "max_pool2d_backward", "window_sum",
         "window_sum_backward", "batch_norm_stats", "batch_norm_apply", "batch_norm_sums",
         "batch_norm_grad", "relu", "relu_backward", "sigmoid", "sigmoid_backward", "axpy",
-        "tap_sum", "winograd F(2x2, 3x3)", "winograd F(2x2, 5x5)", "window_sum_2x2",
+        "tap_sum", "winograd F(2x2, 3x3)", "winograd F(2x2, 5x5)", "window_sum_2x2", "direct",
     }  # fmt: skip
     assert all(s >= 0 for s in seconds.values())
 

@@ -19,6 +19,9 @@ dx as a convolution        stride 1, no more output than input channels: dx is d
 Winograd F(2x2, 3x3),      a backend with ``conv_winograd`` (numba's), 3x3 and 5x5 stride-1
 Winograd F(2x2, 5x5)       layers wide enough: 16/36 and 36/100 of the multiplications
                            (engine_room/winograd.py)
+direct                     a backend with ``conv_direct`` (numba's), stride 1, one input
+                           channel (every network's first layer on Fashion-MNIST that is
+                           not strided: LeNet's, VGG's): loops over the taps, no columns
 =========================  =============================================================
 
 Every threshold is in engine_room/tuning.py. All of them compute the same sums as the
@@ -46,14 +49,17 @@ class FastConv2d:
         out_channels, _, kh, kw = weight_shape
         stride_1 = (win.sh, win.sw) == (1, 1)
         self.winograd = _winograd_algorithm(backend, win, out_channels)
+        self.direct = getattr(backend, "conv_direct", False) and stride_1 and win.c == 1
         self.by_taps = stride_1 and kh * kw > 1 and out_channels < win.c
         self.dx_as_convolution = stride_1 and win.ph < kh and win.pw < kw and out_channels <= win.c
 
     @property
     def algorithm(self) -> str:
-        """The forward pass's algorithm: "im2col", "taps" or "Winograd F(2x2, 3x3)"."""
+        """The forward pass's algorithm: "im2col", "taps", "direct" or "Winograd F(2x2, 3x3)"."""
         if self.winograd:
             return f"Winograd {self.winograd}"
+        if self.direct:
+            return "direct"
         return "taps" if self.by_taps else "im2col"
 
     @property
@@ -74,6 +80,8 @@ class FastConv2d:
     def forward(self, x, weight, bias=None):
         if self.winograd:
             return _correlate_winograd(self.backend, x, weight, self.win, self.winograd, bias)
+        if self.direct:
+            return _correlate_direct(self.backend, x, weight, self.win, bias)
         if self.by_taps:
             return _correlate_by_taps(self.backend, x, weight, self.win, bias)
         return _correlate(self.backend, x, weight, self.win, bias)
@@ -84,7 +92,8 @@ class FastConv2d:
             return _winograd_backward(self.backend, gy, x, weight, self.win, self.winograd,
                                       need_x, need_w)  # fmt: skip
         grad_x = self._grad_input(gy, weight) if need_x else None
-        grad_w = _grad_weight(self.backend, gy, x, weight, self.win) if need_w else None
+        grad_weight = _grad_weight_direct if self.direct else _grad_weight
+        grad_w = grad_weight(self.backend, gy, x, weight, self.win) if need_w else None
         return grad_x, grad_w
 
     def _grad_input(self, gy, weight):
@@ -149,6 +158,10 @@ def _grad_weight(backend, gy, x, weight, win: Window2d):
     Computed transposed, dW^T += cols @ dy[chunk]^T: the same products, which BLAS runs
     faster with the long C*kh*kw side first. Backward unfolds each chunk again rather than
     keeping the forward pass's columns: they would be the largest memory of a step.
+
+    The product is ``dot``, not ``@``: NumPy's matmul keeps the GIL when its output has
+    at most 500 elements (numpy/numpy#11821), and a small layer's dW (LeNet's first,
+    6 x 25) would then run its shares one after the other, however long its sum.
     """
 
     def sum_of_share(share):
@@ -156,7 +169,7 @@ def _grad_weight(backend, gy, x, weight, win: Window2d):
         x_share, gy_share = x[images], gy[images]
         grad_wt = backend.xp.zeros((weight[0].size, weight.shape[0]), dtype=weight.dtype)
         for chunk, _, cols in _unfold(backend, x_share, part, weight.nbytes):
-            grad_wt += cols @ _as_columns(backend, gy_share[chunk]).T
+            grad_wt += backend.xp.dot(cols, _as_columns(backend, gy_share[chunk]).T)
         return grad_wt
 
     grad_wt = sum(backend.map(sum_of_share, _shares(backend, win)))
@@ -188,6 +201,40 @@ def _correlate_by_taps(backend, x, weight, win: Window2d, bias=None):
 
     backend.map(compute, _shares(backend, win))
     return y
+
+
+def _correlate_direct(backend, x, weight, win: Window2d, bias=None):
+    """Stride 1 without im2col: each share of the batch padded, then the backend's direct
+    loops (numba's ``_correlate_direct``) on its thread::
+
+        y[n, o] = bias[o] + sum over c, i, j of weight[o, c, i, j] * x_pad[n, c, i : i + OH, j : j + OW]
+
+    With one input channel, im2col writes kh*kw copies of the image for a product whose
+    inner dimension is only kh*kw: memory traffic, which two cores share no faster than
+    one. The loops read the image in place, and run on both cores at full speed (LeNet's
+    first layer at batch 256: 3.0 -> 1.7 ms forward, 3.3 -> 2.2 ms for dW).
+    """
+    y = backend.empty((win.n, weight.shape[0], win.oh, win.ow), x.dtype)
+
+    def compute(share):
+        images, part = share
+        backend.correlate_direct(backend._pad(x[images], part), weight, bias, y[images])
+
+    backend.map(compute, _shares(backend, win))
+    return y
+
+
+def _grad_weight_direct(backend, gy, x, weight, win: Window2d):
+    """dW of :func:`_correlate_direct`, each share of the batch summing its own::
+
+        dW[o, c, i, j] = sum over n of sum(dy[n, o] * x_pad[n, c, i : i + OH, j : j + OW])
+    """
+
+    def sum_of_share(share):
+        images, part = share
+        return backend.grad_weight_direct(backend._pad(x[images], part), gy[images], weight.shape)
+
+    return sum(backend.map(sum_of_share, _shares(backend, win)))
 
 
 def tap_sum(backend, z, win: Window2d, out=None):

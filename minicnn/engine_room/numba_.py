@@ -123,6 +123,68 @@ def _tap_sum(z, y, sh, sw, ph, pw):
                     pixels += z[i, j, o, n, oh * sh + i - ph, w_lo:w_hi:sw]
 
 
+# ---- direct convolution: stride 1, narrow inputs ------------------------------------
+@_loop
+def _correlate_direct(x_pad, weight, bias, y):
+    """for n, o, c, i, j:  y[n, o] += weight[o, c, i, j] * x_pad[n, c, i : i + OH, j : j + OW]
+
+    (stride 1, from ``bias[o]``). The convolution without im2col: an input with one
+    channel has only kh*kw values per column, too few for a matrix product to pay for
+    writing kh*kw copies of the image and reading them back. Each output plane is
+    computed on rows as wide as the padded input's: flattened, output (oh, ow) sits at
+    p = oh*Wp + ow and tap (i, j) reads x_pad at p + i*Wp + j, so a tap is one long
+    multiply-add over p, which LLVM vectorises. The Wp - OW extra values of each row
+    (where the window runs past the right edge) are computed, then dropped.
+    """
+    N, C, Hp, Wp = x_pad.shape
+    OC, _, KH, KW = weight.shape
+    OH, OW = y.shape[2], y.shape[3]
+    length = (OH - 1) * Wp + OW
+    wide = numpy.empty(length, dtype=y.dtype)
+    for n in range(N):
+        for o in range(OC):
+            wide[:] = bias[o]
+            for c in range(C):
+                image = x_pad[n, c].reshape(Hp * Wp)
+                for i in range(KH):
+                    for j in range(KW):
+                        w = weight[o, c, i, j]
+                        window = image[i * Wp + j : i * Wp + j + length]
+                        for p in range(length):
+                            wide[p] += w * window[p]
+            for oh in range(OH):
+                y[n, o, oh] = wide[oh * Wp : oh * Wp + OW]
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+def _grad_weight_direct(x_pad, gy, grad_w):
+    """for n, o, c, i, j:  grad_w[o, c, i, j] += sum of gy[n, o] * x_pad[n, c, i : i + OH, j : j + OW]
+
+    (stride 1): :func:`_correlate_direct`'s weight gradient on the same wide rows. Each
+    dy plane is laid out Wp wide (zeros in the extra columns), and each weight's sum over
+    an image is one dot product over p, summed in float64. ``reassoc`` lets LLVM add
+    its terms in vector lanes, in another order than one by one.
+    """
+    N, C, Hp, Wp = x_pad.shape
+    OC, _, KH, KW = grad_w.shape
+    OH, OW = gy.shape[2], gy.shape[3]
+    length = (OH - 1) * Wp + OW
+    gy_wide = numpy.zeros(OH * Wp, dtype=gy.dtype)
+    for n in range(N):
+        for o in range(OC):
+            for oh in range(OH):
+                gy_wide[oh * Wp : oh * Wp + OW] = gy[n, o, oh]
+            for c in range(C):
+                image = x_pad[n, c].reshape(Hp * Wp)
+                for i in range(KH):
+                    for j in range(KW):
+                        window = image[i * Wp + j : i * Wp + j + length]
+                        total = 0.0
+                        for p in range(length):
+                            total += gy_wide[p] * window[p]
+                        grad_w[o, c, i, j] += total
+
+
 # ---- max pooling: planes (P, H, W), P = the (n, c) planes a thread was given ---------
 @_loop
 def _beats(v, best):
@@ -457,6 +519,26 @@ def _reference_transform(name):
     return lambda self, *args, **kwargs: transform(numpy, *args, **kwargs)
 
 
+def _correlate_by_taps_numpy(x_pad, weight, bias, y):
+    """The direct loops' sums in NumPy, one tap at a time (dtypes without compiled loops)."""
+    OH, OW = y.shape[2], y.shape[3]
+    y[...] = 0 if bias is None else bias.reshape(-1, 1, 1)
+    for i in range(weight.shape[2]):
+        for j in range(weight.shape[3]):
+            y += numpy.einsum("nchw,oc->nohw", x_pad[:, :, i : i + OH, j : j + OW], weight[:, :, i, j])
+    return y
+
+
+def _grad_weight_by_taps_numpy(x_pad, gy, weight_shape):
+    """dW of :func:`_correlate_by_taps_numpy`, one tap at a time."""
+    OH, OW = gy.shape[2], gy.shape[3]
+    grad_w = numpy.zeros(weight_shape, dtype=gy.dtype)
+    for i in range(weight_shape[2]):
+        for j in range(weight_shape[3]):
+            grad_w[:, :, i, j] = numpy.einsum("nohw,nchw->oc", gy, x_pad[:, :, i : i + OH, j : j + OW])
+    return grad_w
+
+
 # ---- the backend ---------------------------------------------------------------------
 class NumbaBackend(NumpyBackend):
     """NumPy arrays; the hot kernels are loops compiled by Numba, run by a team of threads."""
@@ -606,6 +688,26 @@ class NumbaBackend(NumpyBackend):
                     lambda p: _max_pool2d_backward(dy3[p], arg3[p], dx3[p], *_geometry(win)))  # fmt: skip
         return dx
 
+    # A single input channel, stride 1: the direct loops above (engine_room/conv.py
+    # chooses them), called on one share of a batch, its input already padded.
+    conv_direct = True
+
+    @_compiled(otherwise=lambda self, x_pad, weight, bias, y: _correlate_by_taps_numpy(
+        x_pad, weight, bias, y))
+    def correlate_direct(self, x_pad, weight, bias, y):
+        """y = conv2d(x_pad, weight) + bias, stride 1, into ``y`` (one share of a batch)."""
+        bias = numpy.zeros(weight.shape[0], y.dtype) if bias is None else bias
+        _correlate_direct(numpy.ascontiguousarray(x_pad), weight, bias, y)
+        return y
+
+    @_compiled(otherwise=lambda self, x_pad, gy, weight_shape: _grad_weight_by_taps_numpy(
+        x_pad, gy, weight_shape))
+    def grad_weight_direct(self, x_pad, gy, weight_shape):
+        """dW of :meth:`correlate_direct` over one share of a batch."""
+        grad_w = numpy.zeros(weight_shape, dtype=gy.dtype)
+        _grad_weight_direct(numpy.ascontiguousarray(x_pad), numpy.ascontiguousarray(gy), grad_w)
+        return grad_w
+
     @_compiled(lambda self, x, win: _compiled_for(x) and (
         _is_2x2_halving(win) or self.team.size >= tuning.STRIDED_MIN_THREADS))
     def window_sum(self, x, win: Window2d):
@@ -730,6 +832,10 @@ class NumbaBackend(NumpyBackend):
             dy = numpy.ones(win.output_shape, dtype=dtype)
             timed(self.col2im, self.im2col(x, win), win)
             timed(self.tap_sum, numpy.ones((4, 9), dtype=dtype), win)
+            weight = numpy.ones((1, 1, win.kh, win.kw), dtype=dtype)
+            x_pad = self._pad(x, win)
+            timed(self.correlate_direct, x_pad, weight, None, numpy.empty_like(dy), name="direct")
+            timed(self.grad_weight_direct, x_pad, dy, weight.shape, name="direct")
             _, argmax = timed(self.max_pool2d, x, win)
             timed(self.max_pool2d_backward, dy, argmax, win)
             timed(_window_sum, _planes(x), _planes(numpy.zeros_like(dy)), *_geometry(win))
