@@ -101,6 +101,29 @@ def _col2im(cols, dx, sh, sw, ph, pw):
 
 
 @_loop
+def _col2im_stride_1(cols, dx, ph, pw):
+    """:func:`_col2im` for stride 1, where each row's adds run between two contiguous
+    slices: written as a loop over them, LLVM vectorises it (1.4x faster on LeNet's
+    second layer than the strided view's ``+=``, which stays the general kernel's)."""
+    N, C, H, W = dx.shape
+    kh, kw, OH, OW = cols.shape[1], cols.shape[2], cols.shape[4], cols.shape[5]
+    for nc in range(N * C):
+        n, c = nc // C, nc % C
+        plane = dx[n, c]
+        plane[:] = 0
+        for i in range(kh):
+            oh_lo, oh_hi = _inside(i - ph, 1, H, OH)
+            for j in range(kw):
+                ow_lo, ow_hi = _inside(j - pw, 1, W, OW)
+                w_lo, count = ow_lo + j - pw, ow_hi - ow_lo
+                for oh in range(oh_lo, oh_hi):
+                    source = cols[c, i, j, n, oh, ow_lo:ow_hi]
+                    target = plane[oh + i - ph, w_lo : w_lo + count]
+                    for q in range(count):
+                        target[q] += source[q]
+
+
+@_loop
 def _tap_sum(z, y, sh, sw, ph, pw):
     """for n, o, i, j, oh, ow:  y[n, o, oh, ow] += z[i, j, o, n, oh*sh + i - ph, ow*sw + j - pw]
 
@@ -121,6 +144,28 @@ def _tap_sum(z, y, sh, sw, ph, pw):
                 for oh in range(oh_lo, oh_hi):
                     pixels = y[n, o, oh, ow_lo:ow_hi]  # a view: += writes y
                     pixels += z[i, j, o, n, oh * sh + i - ph, w_lo:w_hi:sw]
+
+
+@_loop
+def _tap_sum_stride_1(z, y, ph, pw):
+    """:func:`_tap_sum` for stride 1, its rows' adds as a loop over contiguous slices,
+    which LLVM vectorises (as :func:`_col2im_stride_1`)."""
+    kh, kw, OC, N, H, W = z.shape
+    OH, OW = y.shape[2], y.shape[3]
+    for no in range(N * OC):
+        n, o = no // OC, no % OC
+        plane = y[n, o]
+        plane[:] = 0
+        for i in range(kh):
+            oh_lo, oh_hi = _inside(i - ph, 1, H, OH)
+            for j in range(kw):
+                ow_lo, ow_hi = _inside(j - pw, 1, W, OW)
+                w_lo, count = ow_lo + j - pw, ow_hi - ow_lo
+                for oh in range(oh_lo, oh_hi):
+                    target = plane[oh, ow_lo:ow_hi]
+                    source = z[i, j, o, n, oh + i - ph, w_lo : w_lo + count]
+                    for q in range(count):
+                        target[q] += source[q]
 
 
 # ---- direct convolution: stride 1, narrow inputs ------------------------------------
@@ -621,14 +666,20 @@ class NumbaBackend(NumpyBackend):
     def col2im(self, cols, win: Window2d, out=None):
         cols = numpy.ascontiguousarray(cols).reshape(win.c, win.kh, win.kw, win.n, win.oh, win.ow)
         dx = self.empty(win.input_shape, dtype=cols.dtype) if out is None else out
-        _col2im(cols, dx, win.sh, win.sw, win.ph, win.pw)
+        if (win.sh, win.sw) == (1, 1):
+            _col2im_stride_1(cols, dx, win.ph, win.pw)
+        else:
+            _col2im(cols, dx, win.sh, win.sw, win.ph, win.pw)
         return dx
 
     @_compiled(otherwise=lambda self, z, win, out=None: conv.tap_sum(self, z, win, out))
     def tap_sum(self, z, win: Window2d, out=None):
         z = numpy.ascontiguousarray(z).reshape(win.kh, win.kw, -1, win.n, win.h, win.w)
         y = self.empty((win.n, z.shape[2], win.oh, win.ow), dtype=z.dtype) if out is None else out
-        _tap_sum(z, y, win.sh, win.sw, win.ph, win.pw)
+        if (win.sh, win.sw) == (1, 1):
+            _tap_sum_stride_1(z, y, win.ph, win.pw)
+        else:
+            _tap_sum(z, y, win.sh, win.sw, win.ph, win.pw)
         return y
 
     # Winograd's transforms: the kernels in _winograd_kernels.py, generated for each
@@ -818,6 +869,7 @@ class NumbaBackend(NumpyBackend):
         processes only load it, and the numbers show how much that saves.
         """
         win = Window2d(n=1, c=1, h=3, w=3, kh=2, kw=2, sh=1, sw=1, ph=1, pw=1)
+        strided = Window2d(n=1, c=1, h=3, w=3, kh=2, kw=2, sh=2, sw=2, ph=1, pw=1)
         seconds: dict[str, float] = {}
 
         def timed(kernel, *args, name=None):
@@ -830,8 +882,9 @@ class NumbaBackend(NumpyBackend):
         for dtype in _COMPILED_DTYPES:
             x = numpy.ones(win.input_shape, dtype=dtype)
             dy = numpy.ones(win.output_shape, dtype=dtype)
-            timed(self.col2im, self.im2col(x, win), win)
-            timed(self.tap_sum, numpy.ones((4, 9), dtype=dtype), win)
+            for w in (win, strided):  # stride 1 has kernels of its own
+                timed(self.col2im, self.im2col(x, w), w)
+                timed(self.tap_sum, numpy.ones((4, 9), dtype=dtype), w)
             weight = numpy.ones((1, 1, win.kh, win.kw), dtype=dtype)
             x_pad = self._pad(x, win)
             timed(self.correlate_direct, x_pad, weight, None, numpy.empty_like(dy), name="direct")
