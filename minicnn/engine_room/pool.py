@@ -32,6 +32,7 @@ the caller gets an ordinary array. ``limit_bytes = 0`` turns the pool off.
 
 from __future__ import annotations
 
+import math
 import operator
 import sys
 import threading
@@ -75,7 +76,7 @@ class BufferPool:
         """An uninitialised array, like ``numpy.empty``."""
         dtype = numpy.dtype(dtype)
         shape = tuple(shape) if numpy.iterable(shape) else (operator.index(shape),)
-        nbytes = dtype.itemsize * int(numpy.prod(shape))
+        nbytes = dtype.itemsize * math.prod(shape)  # numpy.prod: 3 us a call, 36 calls a LeNet step
         if nbytes < self.min_bytes or not _COUNTS_HOLDERS:
             return numpy.empty(shape, dtype)
         with self._lock:

@@ -30,9 +30,11 @@ WINOGRAD_CHUNK_BYTES = 16 << 20
 PARALLEL_MIN_ELEMENTS = 1 << 18  # a loop: the elements it writes
 PARALLEL_MIN_MULTIPLY_ADDS = 1 << 22  # a matrix product (m, k) @ (k, n): m*k*n
 #: A convolution's share of a batch runs several NumPy calls, and between two of them a
-#: thread waits its turn at the GIL: at LeNet's batch 32 (0.6 million elements of
-#: columns) two threads took 650 us where one took 510.
-PARALLEL_MIN_COLUMNS = 1 << 20  # a convolution: the elements of its im2col columns
+#: thread waits its turn at the GIL. Once dW's products let go of it (``dot``, not
+#: matmul: engine_room/conv.py) and the single-channel layers ran as direct loops, LeNet's
+#: step at batch 32 (0.6 and 0.5 million elements of columns) went from 3.9 to 3.4 ms
+#: with its layers shared; at 1 << 20 they were not.
+PARALLEL_MIN_COLUMNS = 1 << 18  # a convolution: the elements of its im2col columns
 #: window_sum's compiled loop beats NumPy's strided adds only when shared out.
 STRIDED_MIN_THREADS = 2
 #: Batch norm's compiled sums need this many values per channel; fewer keep NumPy's.
