@@ -101,9 +101,9 @@ def summary(model: nn.Module, input_shape, dtype=None, depth: int | None = None)
     - ``dtype``: the input's dtype; by default the parameters' (float32 for a new network).
 
     ``algorithm`` says how each layer computes on the active backend: a Conv2d by
-    "im2col" (the chapter's way, and always with ``mc.config.reference``), "taps" or
-    "Winograd F(2x2, 3x3)" (the engine room's choices, engine_room/conv.py); pooling by
-    "window max" or "window mean", Linear by "matmul". ``receptive field`` is the
+    "im2col" (the chapter's way, and always with ``mc.config.reference``), "taps",
+    "direct" or "Winograd F(2x2, 3x3)" (the engine room's choices, engine_room/conv.py);
+    pooling by "window max" or "window mean", Linear by "matmul". ``receptive field`` is the
     chapter's idea made visible: how many input pixels (rows x columns) one output pixel
     of the layer depends on. Each convolution or pooling window of side k and stride s
     widens it by (k - 1) times the product of the strides before it; "all" after a

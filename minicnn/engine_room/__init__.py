@@ -11,8 +11,8 @@ This package holds the speed, behind one backend method per operation:
 
 - ``tuning.py``: every speed threshold of the engine, in one table;
 - ``conv.py``: conv2d's algorithm per layer (``backend.conv2d_plan``): im2col in chunks
-  shared among threads, "taps" (y as a sum of shifted products), dx as a convolution of
-  dy, Winograd F(2x2, 3x3) and F(2x2, 5x5);
+  shared among threads, "taps" (y as a sum of shifted products), "direct" loops for a
+  single input channel, dx as a convolution of dy, Winograd F(2x2, 3x3) and F(2x2, 5x5);
 - ``winograd.py``: Winograd's algebra, the transform matrices and their adjoints;
   ``winograd_codegen.py`` writes ``_winograd_kernels.py``, the Numba kernels, unrolled;
 - ``numba_.py``: the numba backend, NumPy arrays with the hot loops compiled by Numba;

@@ -196,8 +196,8 @@ class Conv2d(Function):
 def conv2d_algorithm(input, weight_shape, stride=1, padding=0) -> str:
     """The algorithm :func:`conv2d` computes with, for this input (an array or a Tensor,
     whose backend decides) and this weight's shape: "im2col" (the chapter's, forward and
-    backward), or the engine room's choice for the shape ("taps", "Winograd F(2x2, 3x3)",
-    "im2col, dx by conv", ...)."""
+    backward), or the engine room's choice for the shape ("taps", "direct",
+    "Winograd F(2x2, 3x3)", "im2col, dx by conv", ...)."""
     data = _array(input)
     if config.reference:
         return "im2col"
