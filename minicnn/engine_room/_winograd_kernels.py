@@ -45,9 +45,13 @@ def f2x2_3x3_input(x, v, BT, ph, pw, TH, TW):
             for i in range(4):
                 h = 2 * th + i - ph
                 if 0 <= h < H:
-                    d[i, pw : pw + W] = x[image, c, h]
+                    dst, src = d[i, pw : pw + W], x[image, c, h]
+                    for t in range(W):
+                        dst[t] = src[t]
                 else:
-                    d[i, pw : pw + W] = 0
+                    dst = d[i, pw : pw + W]
+                    for t in range(W):
+                        dst[t] = 0
             for tw in range(TW):
                 q = 2 * tw
                 r0_0 = d[0, q + 0] - d[2, q + 0]
@@ -100,7 +104,9 @@ def f2x2_3x3_input(x, v, BT, ph, pw, TH, TW):
                 vt[15, tw] = s3_3
             base = (image * TH + th) * TW
             for k in range(16):
-                v[k, c, base : base + TW] = vt[k]
+                dst, src = v[k, c, base : base + TW], vt[k]
+                for t in range(TW):
+                    dst[t] = src[t]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -114,7 +120,9 @@ def f2x2_3x3_output(mt, y, AT, TH, TW):
         for th in range(TH):
             base = (image * TH + th) * TW
             for k in range(16):
-                mtile[k] = mt[k, o, base : base + TW]
+                dst, src = mtile[k], mt[k, o, base : base + TW]
+                for t in range(TW):
+                    dst[t] = src[t]
             for tw in range(TW):
                 q = 2 * tw
                 t0_0 = mtile[0, tw]
@@ -150,7 +158,9 @@ def f2x2_3x3_output(mt, y, AT, TH, TW):
                 yt[1, q + 0] = s1_0
                 yt[1, q + 1] = s1_1
             for a in range(min(2, OH - 2 * th)):
-                y[image, o, 2 * th + a] = yt[a, :OW]
+                dst, src = y[image, o, 2 * th + a], yt[a]
+                for t in range(OW):
+                    dst[t] = src[t]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -164,9 +174,13 @@ def f2x2_3x3_output_grad(gy, dm, A, TH, TW):
         for th in range(TH):
             for a in range(2):
                 if 2 * th + a < OH:
-                    g[a, :OW] = gy[image, o, 2 * th + a]
+                    dst, src = g[a], gy[image, o, 2 * th + a]
+                    for t in range(OW):
+                        dst[t] = src[t]
                 else:
-                    g[a, :OW] = 0
+                    dst = g[a]
+                    for t in range(OW):
+                        dst[t] = 0
             for tw in range(TW):
                 q = 2 * tw
                 g0_0 = g[0, q + 0]
@@ -215,7 +229,9 @@ def f2x2_3x3_output_grad(gy, dm, A, TH, TW):
                 dmt[15, tw] = s3_3
             base = (image * TH + th) * TW
             for k in range(16):
-                dm[k, o, base : base + TW] = dmt[k]
+                dst, src = dm[k, o, base : base + TW], dmt[k]
+                for t in range(TW):
+                    dst[t] = src[t]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -229,7 +245,9 @@ def f2x2_3x3_input_grad(dv, dx, B, ph, pw, TH, TW):
         for th in range(TH):
             base = (image * TH + th) * TW
             for k in range(16):
-                dvt[k] = dv[k, c, base : base + TW]
+                dst, src = dvt[k], dv[k, c, base : base + TW]
+                for t in range(TW):
+                    dst[t] = src[t]
             for tw in range(TW):
                 t0_0 = dvt[0, tw]
                 t0_1 = dvt[1, tw]
@@ -312,9 +330,13 @@ def f2x2_5x5_input(x, v, BT, ph, pw, TH, TW):
             for i in range(6):
                 h = 2 * th + i - ph
                 if 0 <= h < H:
-                    d[i, pw : pw + W] = x[image, c, h]
+                    dst, src = d[i, pw : pw + W], x[image, c, h]
+                    for t in range(W):
+                        dst[t] = src[t]
                 else:
-                    d[i, pw : pw + W] = 0
+                    dst = d[i, pw : pw + W]
+                    for t in range(W):
+                        dst[t] = 0
             for tw in range(TW):
                 q = 2 * tw
                 r0_0 = d[0, q + 0] * BT[0, 0] + d[2, q + 0] * BT[0, 2] + d[4, q + 0]
@@ -427,7 +449,9 @@ def f2x2_5x5_input(x, v, BT, ph, pw, TH, TW):
                 vt[35, tw] = s5_5
             base = (image * TH + th) * TW
             for k in range(36):
-                v[k, c, base : base + TW] = vt[k]
+                dst, src = v[k, c, base : base + TW], vt[k]
+                for t in range(TW):
+                    dst[t] = src[t]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -441,7 +465,9 @@ def f2x2_5x5_output(mt, y, AT, TH, TW):
         for th in range(TH):
             base = (image * TH + th) * TW
             for k in range(36):
-                mtile[k] = mt[k, o, base : base + TW]
+                dst, src = mtile[k], mt[k, o, base : base + TW]
+                for t in range(TW):
+                    dst[t] = src[t]
             for tw in range(TW):
                 q = 2 * tw
                 t0_0 = mtile[0, tw]
@@ -501,7 +527,9 @@ def f2x2_5x5_output(mt, y, AT, TH, TW):
                 yt[1, q + 0] = s1_0
                 yt[1, q + 1] = s1_1
             for a in range(min(2, OH - 2 * th)):
-                y[image, o, 2 * th + a] = yt[a, :OW]
+                dst, src = y[image, o, 2 * th + a], yt[a]
+                for t in range(OW):
+                    dst[t] = src[t]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -515,9 +543,13 @@ def f2x2_5x5_output_grad(gy, dm, A, TH, TW):
         for th in range(TH):
             for a in range(2):
                 if 2 * th + a < OH:
-                    g[a, :OW] = gy[image, o, 2 * th + a]
+                    dst, src = g[a], gy[image, o, 2 * th + a]
+                    for t in range(OW):
+                        dst[t] = src[t]
                 else:
-                    g[a, :OW] = 0
+                    dst = g[a]
+                    for t in range(OW):
+                        dst[t] = 0
             for tw in range(TW):
                 q = 2 * tw
                 g0_0 = g[0, q + 0]
@@ -610,7 +642,9 @@ def f2x2_5x5_output_grad(gy, dm, A, TH, TW):
                 dmt[35, tw] = s5_5
             base = (image * TH + th) * TW
             for k in range(36):
-                dm[k, o, base : base + TW] = dmt[k]
+                dst, src = dm[k, o, base : base + TW], dmt[k]
+                for t in range(TW):
+                    dst[t] = src[t]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -624,7 +658,9 @@ def f2x2_5x5_input_grad(dv, dx, B, ph, pw, TH, TW):
         for th in range(TH):
             base = (image * TH + th) * TW
             for k in range(36):
-                dvt[k] = dv[k, c, base : base + TW]
+                dst, src = dvt[k], dv[k, c, base : base + TW]
+                for t in range(TW):
+                    dst[t] = src[t]
             for tw in range(TW):
                 t0_0 = dvt[0, tw]
                 t0_1 = dvt[1, tw]
