@@ -202,13 +202,15 @@ def _correlate_direct(x_pad, weight, bias, y):
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
-def _grad_weight_direct(x_pad, gy, grad_w):
+def _grad_weight_direct(x_pad, gy, grad_w, zero):
     """for n, o, c, i, j:  grad_w[o, c, i, j] += sum of gy[n, o] * x_pad[n, c, i : i + OH, j : j + OW]
 
     (stride 1): :func:`_correlate_direct`'s weight gradient on the same wide rows. Each
     dy plane is laid out Wp wide (zeros in the extra columns), and each weight's sum over
-    an image is one dot product over p, summed in float64. ``reassoc`` lets LLVM add
-    its terms in vector lanes, in another order than one by one.
+    an image is one dot product over p, from ``zero`` in the arrays' dtype, as BLAS's
+    sdot sums. ``reassoc`` lets LLVM add its terms in vector lanes, in another order than
+    one by one: partial sums of a few dozen terms each. (Summed in float64, the
+    conversions made it 1.7x slower: LeNet's first dW, 128 images, 2.5 -> 1.45 ms.)
     """
     N, C, Hp, Wp = x_pad.shape
     OC, _, KH, KW = grad_w.shape
@@ -224,7 +226,7 @@ def _grad_weight_direct(x_pad, gy, grad_w):
                 for i in range(KH):
                     for j in range(KW):
                         window = image[i * Wp + j : i * Wp + j + length]
-                        total = 0.0
+                        total = zero
                         for p in range(length):
                             total += gy_wide[p] * window[p]
                         grad_w[o, c, i, j] += total
@@ -756,7 +758,8 @@ class NumbaBackend(NumpyBackend):
     def grad_weight_direct(self, x_pad, gy, weight_shape):
         """dW of :meth:`correlate_direct` over one share of a batch."""
         grad_w = numpy.zeros(weight_shape, dtype=gy.dtype)
-        _grad_weight_direct(numpy.ascontiguousarray(x_pad), numpy.ascontiguousarray(gy), grad_w)
+        _grad_weight_direct(numpy.ascontiguousarray(x_pad), numpy.ascontiguousarray(gy), grad_w,
+                            gy.dtype.type(0))
         return grad_w
 
     @_compiled(lambda self, x, win: _compiled_for(x) and (
