@@ -295,6 +295,9 @@ DIRECT_CASES = {
     "non-square-kernel-and-padding": ((2, 1, 5, 7), (3, 1, 2, 4), (0, 2)),
     "no-padding": ((2, 1, 6, 5), (2, 1, 3, 3), (0, 0)),
     "two-channels": ((2, 2, 5, 5), (3, 2, 3, 3), (1, 1)),  # the loops take any C
+    # the loops take four taps a pass, then the rest one by one
+    "two-taps-left-after-four": ((2, 1, 5, 6), (2, 1, 2, 3), (1, 0)),
+    "fewer-taps-than-four": ((2, 1, 4, 6), (2, 1, 1, 3), (0, 1)),
 }
 
 

@@ -170,6 +170,16 @@ def _tap_sum_stride_1(z, y, ph, pw):
 
 # ---- direct convolution: stride 1, narrow inputs ------------------------------------
 @_loop
+def _tap_offsets(KH, KW, Wp):
+    """offsets[i*KW + j] = i*Wp + j: where tap (i, j) starts reading a flattened plane Wp wide."""
+    offsets = numpy.empty(KH * KW, numpy.int64)
+    for i in range(KH):
+        for j in range(KW):
+            offsets[i * KW + j] = i * Wp + j
+    return offsets
+
+
+@_loop
 def _correlate_direct(x_pad, weight, bias, y):
     """for n, o, c, i, j:  y[n, o] += weight[o, c, i, j] * x_pad[n, c, i : i + OH, j : j + OW]
 
@@ -177,26 +187,36 @@ def _correlate_direct(x_pad, weight, bias, y):
     channel has only kh*kw values per column, too few for a matrix product to pay for
     writing kh*kw copies of the image and reading them back. Each output plane is
     computed on rows as wide as the padded input's: flattened, output (oh, ow) sits at
-    p = oh*Wp + ow and tap (i, j) reads x_pad at p + i*Wp + j, so a tap is one long
-    multiply-add over p, which LLVM vectorises. The Wp - OW extra values of each row
-    (where the window runs past the right edge) are computed, then dropped.
+    p = oh*Wp + ow and tap t = (i, j) reads x_pad at p + at[t], at[t] = i*Wp + j, so a
+    tap is one long multiply-add over p, which LLVM vectorises. The Wp - OW extra values
+    of each row (where the window runs past the right edge) are computed, then dropped.
+
+    Four taps a pass over p, the rest one by one: each pass loads and stores ``wide``
+    once for four multiply-adds instead of one (one thread: LeNet's first layer on 128
+    images 1.66 -> 1.25 ms, VGG's on 16 images 78 -> 64 ms).
     """
     N, C, Hp, Wp = x_pad.shape
     OC, _, KH, KW = weight.shape
     OH, OW = y.shape[2], y.shape[3]
-    length = (OH - 1) * Wp + OW
+    length, taps = (OH - 1) * Wp + OW, KH * KW
+    at = _tap_offsets(KH, KW, Wp)
     wide = numpy.empty(length, dtype=y.dtype)
     for n in range(N):
         for o in range(OC):
             wide[:] = bias[o]
             for c in range(C):
-                image = x_pad[n, c].reshape(Hp * Wp)
-                for i in range(KH):
-                    for j in range(KW):
-                        w = weight[o, c, i, j]
-                        window = image[i * Wp + j : i * Wp + j + length]
-                        for p in range(length):
-                            wide[p] += w * window[p]
+                image, w = x_pad[n, c].reshape(Hp * Wp), weight[o, c].reshape(taps)
+                fours = taps - taps % 4
+                for t in range(0, fours, 4):
+                    a, b = image[at[t] : at[t] + length], image[at[t + 1] : at[t + 1] + length]
+                    c2, d = image[at[t + 2] : at[t + 2] + length], image[at[t + 3] : at[t + 3] + length]
+                    wa, wb, wc, wd = w[t], w[t + 1], w[t + 2], w[t + 3]
+                    for p in range(length):
+                        wide[p] += wa * a[p] + wb * b[p] + wc * c2[p] + wd * d[p]
+                for t in range(fours, taps):
+                    a, wa = image[at[t] : at[t] + length], w[t]
+                    for p in range(length):
+                        wide[p] += wa * a[p]
             for oh in range(OH):
                 y[n, o, oh] = wide[oh * Wp : oh * Wp + OW]
 
@@ -211,25 +231,40 @@ def _grad_weight_direct(x_pad, gy, grad_w, zero):
     sdot sums. ``reassoc`` lets LLVM add its terms in vector lanes, in another order than
     one by one: partial sums of a few dozen terms each. (Summed in float64, the
     conversions made it 1.7x slower: LeNet's first dW, 128 images, 2.5 -> 1.45 ms.)
+    Four taps' sums a pass, as in forward: dy is loaded once for four.
     """
     N, C, Hp, Wp = x_pad.shape
     OC, _, KH, KW = grad_w.shape
     OH, OW = gy.shape[2], gy.shape[3]
-    length = (OH - 1) * Wp + OW
+    length, taps = (OH - 1) * Wp + OW, KH * KW
+    at = _tap_offsets(KH, KW, Wp)
     gy_wide = numpy.zeros(OH * Wp, dtype=gy.dtype)
     for n in range(N):
         for o in range(OC):
             for oh in range(OH):
                 gy_wide[oh * Wp : oh * Wp + OW] = gy[n, o, oh]
             for c in range(C):
-                image = x_pad[n, c].reshape(Hp * Wp)
-                for i in range(KH):
-                    for j in range(KW):
-                        window = image[i * Wp + j : i * Wp + j + length]
-                        total = zero
-                        for p in range(length):
-                            total += gy_wide[p] * window[p]
-                        grad_w[o, c, i, j] += total
+                image, g = x_pad[n, c].reshape(Hp * Wp), grad_w[o, c].reshape(taps)
+                fours = taps - taps % 4
+                for t in range(0, fours, 4):
+                    a, b = image[at[t] : at[t] + length], image[at[t + 1] : at[t + 1] + length]
+                    c2, d = image[at[t + 2] : at[t + 2] + length], image[at[t + 3] : at[t + 3] + length]
+                    sa = sb = sc = sd = zero
+                    for p in range(length):
+                        v = gy_wide[p]
+                        sa += v * a[p]
+                        sb += v * b[p]
+                        sc += v * c2[p]
+                        sd += v * d[p]
+                    g[t] += sa
+                    g[t + 1] += sb
+                    g[t + 2] += sc
+                    g[t + 3] += sd
+                for t in range(fours, taps):
+                    a, s = image[at[t] : at[t] + length], zero
+                    for p in range(length):
+                        s += gy_wide[p] * a[p]
+                    g[t] += s
 
 
 # ---- max pooling: planes (P, H, W), P = the (n, c) planes a thread was given ---------
