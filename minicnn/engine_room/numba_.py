@@ -439,6 +439,13 @@ def _relu_backward(gy, y, dx):
 
 
 @_loop
+def _minus_abs(x, e):
+    """for k:  e[k] = -|x[k]|      (the argument of the sigmoid's exp, in one pass, not two)"""
+    for k in range(x.size):
+        e[k] = -abs(x[k])
+
+
+@_loop
 def _sigmoid(x, e, one, y):
     """for k:  y[k] = (1 if x[k] >= 0 else e[k]) / (1 + e[k])      with e = exp(-|x|)
 
@@ -849,7 +856,8 @@ class NumbaBackend(NumpyBackend):
         x1, y1 = x.reshape(-1), y.reshape(-1)
 
         def part(k):  # e = exp(-|x|) by NumPy's exp, then the loop
-            numpy.exp(numpy.negative(numpy.abs(x1[k], out=e[k]), out=e[k]), out=e[k])
+            _minus_abs(x1[k], e[k])
+            numpy.exp(e[k], out=e[k])
             _sigmoid(x1[k], e[k], one, y1[k])
 
         self._share(x.size, x.size, part)
