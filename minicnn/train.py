@@ -64,9 +64,12 @@ class TrainingDiverged(RuntimeError):
 @dataclass
 class History:
     """One dict per finished epoch: epoch, train_loss, train_acc, test_acc,
-    examples_per_sec, seconds."""
+    examples_per_sec, seconds; and the last epoch's test predictions, a list of (labels,
+    predicted classes) pairs on the host, one per batch (the run's confusion matrix is
+    counted from them, without a second pass over the test set)."""
 
     epochs: list[dict] = field(default_factory=list)
+    test_predictions: list | None = None
 
     @property
     def last(self) -> dict:
@@ -132,7 +135,7 @@ def train_recipe(
         from .viz import write_report
 
         try:
-            write_report(out, net, test_iter)
+            write_report(out, net, test_iter, history.test_predictions)
         except (OSError, ValueError, RuntimeError) as error:  # the run itself is saved
             log(f"could not draw the report ({error}); retry with: minicnn report {out}")
         else:
@@ -172,15 +175,22 @@ def accuracy(y_hat, y) -> int:
     return int((y_hat.data.argmax(axis=1) == y.data).sum())
 
 
-def evaluate_accuracy(net: nn.Module, data_iter) -> float:
-    """Accuracy over a whole data set, in eval mode, without building a graph."""
+def evaluate_accuracy(net: nn.Module, data_iter, predictions: list | None = None) -> float:
+    """Accuracy over a whole data set, in eval mode, without building a graph.
+
+    With ``predictions`` (a list), each batch's labels and predicted classes are appended
+    to it as a pair of NumPy arrays: what a confusion matrix counts.
+    """
     was_training = net.training
     net.eval()
     correct = total = 0
     with no_grad():
         for X, y in data_iter:
-            correct += accuracy(net(X), y)
+            y_hat = net(X)
+            correct += accuracy(y_hat, y)
             total += len(y)
+            if predictions is not None:
+                predictions.append((y.numpy(), y_hat.numpy().argmax(axis=1)))
     net.train(was_training)
     return correct / total
 
@@ -229,7 +239,9 @@ def fit(
     try:
         while state.epoch < num_epochs:
             _train_epoch(net, train_iter, loss_fn, optimizer, state, progress, num_epochs)
-            record = state.finish_epoch(evaluate_accuracy(net, test_iter))
+            last = [] if state.epoch == num_epochs - 1 else None  # kept for the pictures
+            record = state.finish_epoch(evaluate_accuracy(net, test_iter, last))
+            state.history.test_predictions = last
             log(
                 f"epoch {record['epoch']}: loss {record['train_loss']:.3f}, "
                 f"train acc {record['train_acc']:.3f}, test acc {record['test_acc']:.3f}, "

@@ -257,6 +257,32 @@ def test_the_confusion_matrix_sums_to_the_test_set_and_its_trace_is_the_accuracy
     assert f"accuracy {np.trace(counts) / 600:.3f}" in figure.axes[0].get_title()
 
 
+def test_a_run_keeps_its_last_evaluations_predictions_for_the_confusion_matrix(test_iter):
+    mc.manual_seed(0)
+    net = mc.models.lenet()
+    train_iter = mc.data.load_fashion_mnist(128, limit=256)[0]
+    history = mc.train.fit(net, train_iter, test_iter, 2, 0.9, progress=False, log=lambda *a: None)
+    counts = viz.confusion_counts(history.test_predictions)
+    np.testing.assert_array_equal(counts, viz.confusion_matrix(net, test_iter))
+    assert counts.sum() == 600 and np.trace(counts) / 600 == history.last["test_acc"]
+
+
+def test_the_run_pictures_count_the_kept_predictions_instead_of_a_second_pass(test_iter, tmp_path):
+    mc.manual_seed(0)
+    net = mc.models.lenet()
+    mc.train.init_weights(net)
+    kept = []
+    accuracy = mc.train.evaluate_accuracy(net, test_iter, kept)
+    images_seen = []
+    forward = net.forward
+    net.forward = lambda x: (images_seen.append(x.shape[0]), forward(x))[1]
+    viz.report.write_run_pictures(tmp_path, net, test_iter, kept)
+    assert sum(images_seen) <= 12 + 1  # the 12 predictions drawn, test image 0's feature maps
+    assert (tmp_path / "confusion.png").is_file()
+    np.testing.assert_array_equal(viz.confusion_counts(kept), viz.confusion_matrix(net, test_iter))
+    assert np.trace(viz.confusion_counts(kept)) / 600 == accuracy
+
+
 def test_predictions_mark_the_wrong_ones_red(test_iter):
     mc.manual_seed(0)
     net = mc.models.lenet()

@@ -31,12 +31,13 @@ from .inside import (
     saliency_map,
 )
 from .mechanics import corr2d, im2col, padding_and_stride, pooling
-from .predictions import confusion, confusion_matrix, predictions
+from .predictions import confusion, confusion_counts, confusion_matrix, predictions
 from .report import write_report
 
 __all__ = [
     "Graph",
     "confusion",
+    "confusion_counts",
     "confusion_matrix",
     "corr2d",
     "feature_maps",

@@ -22,13 +22,21 @@ def _eval_mode(net):
 def confusion_matrix(net, data_iter, num_classes: int = 10) -> numpy.ndarray:
     """counts[true, predicted] over every example of ``data_iter``, in eval mode: its
     sum is the number of examples and its trace the number predicted right."""
-    counts = numpy.zeros((num_classes, num_classes), dtype=numpy.int64)
     restore = _eval_mode(net)
     try:
-        for X, y in data_iter:
-            numpy.add.at(counts, (host(y), _predict(net, X)), 1)
+        pairs = [(host(y), _predict(net, X)) for X, y in data_iter]
     finally:
         restore()
+    return confusion_counts(pairs, num_classes)
+
+
+def confusion_counts(pairs, num_classes: int = 10) -> numpy.ndarray:
+    """counts[true, predicted] from (labels, predicted classes) pairs, one per batch: what
+    :func:`confusion_matrix` counts, from predictions already made (a training run keeps
+    its last evaluation's, ``History.test_predictions``)."""
+    counts = numpy.zeros((num_classes, num_classes), dtype=numpy.int64)
+    for labels, predicted in pairs:
+        numpy.add.at(counts, (labels, predicted), 1)
     return counts
 
 
@@ -64,10 +72,11 @@ def predictions(net, data_iter, n: int = 12, path=None, classes=None):
     restore = _eval_mode(net)
     try:
         for X, y in data_iter:
-            images.append(host(X))
-            labels.append(host(y))
-            predicted.append(_predict(net, X))
-            if sum(len(batch) for batch in labels) >= n:
+            need = n - sum(len(batch) for batch in labels)  # only these go through the net
+            images.append(host(X[:need]))
+            labels.append(host(y[:need]))
+            predicted.append(_predict(net, X[:need]))
+            if need <= len(y):
                 break
     finally:
         restore()

@@ -86,17 +86,23 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def write_run_pictures(run_dir, net, test_iter) -> None:
+def write_run_pictures(run_dir, net, test_iter, test_predictions=None) -> None:
     """Draw the pictures of a trained network into ``run_dir``: predictions, confusion
     matrix, first-layer filters, and the feature maps of test image 0 (at most six
-    convolution layers, spread from the first to the last)."""
+    convolution layers, spread from the first to the last). The confusion matrix counts
+    ``test_predictions`` (``History.test_predictions``) when given, else a pass over
+    ``test_iter``."""
     from .inside import conv_layers, feature_maps, filters
-    from .predictions import confusion, confusion_matrix, predictions
+    from .predictions import confusion, confusion_counts, confusion_matrix, predictions
 
     run_dir = Path(run_dir)
     image, _ = test_iter.example(0)
     predictions(net, test_iter, path=run_dir / "predictions.png")
-    confusion(confusion_matrix(net, test_iter), path=run_dir / "confusion.png")
+    if test_predictions:
+        counts = confusion_counts(test_predictions)
+    else:
+        counts = confusion_matrix(net, test_iter)
+    confusion(counts, path=run_dir / "confusion.png")
     filters(net, path=run_dir / "filters.png")
     feature_maps(net, image, layers=_spread(conv_layers(net), 6), path=run_dir / "featuremaps.png")
 
@@ -120,14 +126,15 @@ def final_line(epochs: list[dict], backend: str = "", device: str = "cpu") -> st
     )
 
 
-def write_report(run_dir, net=None, test_iter=None) -> Path:
+def write_report(run_dir, net=None, test_iter=None, test_predictions=None) -> Path:
     """Write ``run_dir/report.html``. Given the trained ``net`` and the ``test_iter`` it
-    was evaluated on, the pictures are drawn first; otherwise the run's own are used."""
+    was evaluated on (and that evaluation's ``test_predictions``, if kept), the pictures
+    are drawn first; otherwise the run's own are used."""
     run_dir = Path(run_dir)
     epochs = read_metrics(run_dir)
     run = read_run(run_dir)
     if net is not None and test_iter is not None:
-        write_run_pictures(run_dir, net, test_iter)
+        write_run_pictures(run_dir, net, test_iter, test_predictions)
     table = _summary_table(net, run) if net is not None else ""
     page = _page(run_dir, run, epochs, table)
     path = run_dir / "report.html"
