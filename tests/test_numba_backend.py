@@ -330,7 +330,54 @@ def test_direct_loops_are_chosen_for_one_input_channel_and_stride_1():
     strided = window((2, 1, 8, 8), (3, 3), (2, 2), (1, 1))
     assert NUMBA.conv2d_plan(strided, (6, 1, 3, 3)).algorithm == "im2col"
     two = window((2, 2, 8, 8), (5, 5), (1, 1), (2, 2))
-    assert NUMBA.conv2d_plan(two, (6, 2, 5, 5)).algorithm == "im2col"
+    assert NUMBA.conv2d_plan(two, (6, 2, 5, 5)).algorithm == "im2col, wide rows"
+
+
+# im2col on wide rows (stride 1): the chapter's columns, each row as one run of the
+# flattened padded plane, Wp - OW extra columns a row; from the compiled loops and from
+# their NumPy fallback (float16).
+WIDE_CASES = {
+    "lenet-second-layer": ((2, 3, 8, 8), (5, 5), (0, 0)),
+    "padded-non-square": ((2, 2, 5, 7), (3, 2), (1, 2)),
+    "padding-past-kernel": ((1, 2, 3, 3), (2, 2), (2, 2)),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+@pytest.mark.parametrize("case", WIDE_CASES.values(), ids=WIDE_CASES)
+def test_wide_rows_are_im2col_with_extra_columns(dtype, case):
+    x_shape, kernel, padding = case
+    win = window(x_shape, kernel, (1, 1), padding)
+    wp = win.padded_shape[3]
+    x, dy = random(win.input_shape, dtype), random(win.output_shape, dtype, seed=1)
+    plain = NUMPY.im2col(x, win).reshape(-1, win.n, win.oh, win.ow)
+
+    wide = NUMBA.im2col_wide(NUMBA._pad(x, win), win).reshape(-1, win.n, win.oh, wp)
+    np.testing.assert_array_equal(wide[..., : win.ow], plain)  # the extra columns: dropped
+    np.testing.assert_array_equal(wide[:, :, -1, win.ow :], 0)  # past the plane's end: zeros
+
+    dy_wide = NUMBA.widen(dy, win).reshape(-1, win.n, win.oh, wp)
+    np.testing.assert_array_equal(dy_wide[..., : win.ow], dy.transpose(1, 0, 2, 3))
+    np.testing.assert_array_equal(dy_wide[..., win.ow :], 0)
+
+    bias = random(dy.shape[1], dtype, seed=2)
+    y = NUMBA.narrow(dy_wide.reshape(dy.shape[1], -1), bias, np.empty_like(dy))
+    np.testing.assert_array_equal(y, dy + bias.reshape(-1, 1, 1))
+
+    cols = random(plain.shape, dtype, seed=3)  # dx: each column added back where it was read
+    cols_wide = np.zeros(wide.shape, dtype)
+    cols_wide[..., : win.ow] = cols
+    dx = NUMBA.col2im_wide(cols_wide.reshape(-1, win.n * win.oh * wp), win)
+    assert dx.dtype == dtype
+    np.testing.assert_array_equal(dx, NUMPY.col2im(cols.reshape(-1, win.n * win.oh * win.ow), win))
+
+
+def test_wide_rows_are_chosen_for_stride_1_where_rows_are_not_much_wider():
+    lenet = window((2, 6, 14, 14), (5, 5), (1, 1), (0, 0))  # rows 14 wide, outputs 10
+    assert NUMBA.conv2d_plan(lenet, (16, 6, 5, 5)).algorithm == "im2col, wide rows"
+    three = window((2, 6, 3, 3), (3, 3), (1, 1), (1, 1))  # rows 5 wide, outputs 3
+    assert NUMBA.conv2d_plan(three, (16, 6, 3, 3)).algorithm == "im2col"
+    assert NUMPY.conv2d_plan(lenet, (16, 6, 5, 5)) is None  # the reference: the chapter's
 
 
 def test_other_dtypes_fall_back_to_numpy():
@@ -401,6 +448,7 @@ def test_warm_up_reports_every_kernel():
         "window_sum_backward", "batch_norm_stats", "batch_norm_apply", "batch_norm_sums",
         "batch_norm_grad", "relu", "relu_backward", "sigmoid", "sigmoid_backward", "axpy",
         "tap_sum", "winograd F(2x2, 3x3)", "winograd F(2x2, 5x5)", "window_sum_2x2", "direct",
+        "wide rows",
     }  # fmt: skip
     assert all(s >= 0 for s in seconds.values())
 

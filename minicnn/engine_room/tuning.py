@@ -9,6 +9,9 @@ them at call time (``tuning.NAME``), so a test or a benchmark may change one.
 #: Columns are unfolded a chunk of images at a time, about this many bytes of them: the
 #: chunk stays in cache between im2col writing it and the product reading it.
 CONV_CHUNK_BYTES = 4 << 20
+#: A stride-1 layer's columns on wide rows (engine_room/conv.py, ``_correlate_wide``)
+#: when its padded rows are at most this many times as wide as its output's.
+WIDE_ROWS_MAX_RATIO = 1.5
 #: On a GPU a chunk costs kernel launches and memory is plentiful: a whole batch at once.
 GPU_CONV_CHUNK_BYTES = 512 << 20
 #: A 1x1 convolution goes one image at a time (its columns are the image itself, no
