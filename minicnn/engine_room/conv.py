@@ -56,9 +56,10 @@ class FastConv2d:
         self.direct = getattr(backend, "conv_direct", False) and stride_1 and win.c == 1
         self.by_taps = stride_1 and kh * kw > 1 and out_channels < win.c
         self.dx_as_convolution = stride_1 and win.ph < kh and win.pw < kw and out_channels <= win.c
-        self.wide = _on_wide_rows(backend, win)  # im2col's layout for y and dW
-        self.dx_wide = _on_wide_rows(backend, self._dy_window(out_channels, kh, kw)
-                                     if self.dx_as_convolution else win)  # fmt: skip
+        # im2col's layout for y, dW and col2im's dx, where the layer has im2col's columns
+        self.wide = not (self.winograd or self.direct) and _on_wide_rows(backend, win)
+        self.dx_wide = self.dx_as_convolution and _on_wide_rows(
+            backend, self._dy_window(out_channels, kh, kw))  # fmt: skip
 
     @property
     def algorithm(self) -> str:
@@ -98,16 +99,23 @@ class FastConv2d:
 
     def backward(self, gy, x, weight, need_x: bool, need_w: bool):
         """(dx or None, dW or None)."""
+        backend, win = self.backend, self.win
         if self.winograd:
-            return _winograd_backward(self.backend, gy, x, weight, self.win, self.winograd,
-                                      need_x, need_w)  # fmt: skip
+            return _winograd_backward(backend, gy, x, weight, win, self.winograd, need_x, need_w)
+        if self.wide and not self.dx_as_convolution:  # both from one pass over wide rows
+            return _backward_wide(backend, gy, x, weight, win, need_x, need_w)
         grad_x = self._grad_input(gy, weight) if need_x else None
-        if self.direct:
-            grad_weight = _grad_weight_direct
-        else:
-            grad_weight = _grad_weight_wide if self.wide else _grad_weight
-        grad_w = grad_weight(self.backend, gy, x, weight, self.win) if need_w else None
+        grad_w = self._weight_grad(gy, x, weight) if need_w else None
         return grad_x, grad_w
+
+    def _weight_grad(self, gy, x, weight):
+        """dW, the way of the forward pass's columns (or loops)."""
+        backend, win = self.backend, self.win
+        if self.direct:
+            return _grad_weight_direct(backend, gy, x, weight, win)
+        if self.wide:
+            return _backward_wide(backend, gy, x, weight, win, need_x=False, need_w=True)[1]
+        return _grad_weight(backend, gy, x, weight, win)
 
     def _grad_input(self, gy, weight):
         """dx = col2im(W^T @ dy), chunk by chunk; or, with stride 1, as what it also is, a
@@ -126,8 +134,6 @@ class FastConv2d:
             flipped = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
             correlate = _correlate_wide if self.dx_wide else _correlate
             return correlate(backend, gy, flipped, self._dy_window(out_channels, kh, kw))
-        if self.dx_wide:
-            return _grad_input_wide(backend, gy, weight, win)
         w = weight.reshape(out_channels, -1)
         grad_x = backend.empty(win.input_shape, gy.dtype)
 
@@ -314,38 +320,37 @@ def _correlate_wide(backend, x, weight, win: Window2d, bias=None):
     return y
 
 
-def _grad_weight_wide(backend, gy, x, weight, win: Window2d):
-    """dW of :func:`_correlate_wide`: dW^T = sum over chunks of cols @ dy_wide^T, with dy
-    laid out on the same wide rows, zeros in the Wp - OW extra columns. Those columns
-    hold pixels of the next row over (a finite input's: their products add nothing)."""
+def _backward_wide(backend, gy, x, weight, win: Window2d, need_x: bool, need_w: bool):
+    """(dx or None, dW or None) of :func:`_correlate_wide`, in one pass over the chunks::
 
-    def sum_of_share(share):
+        dy_wide = dy on the columns' wide rows, zeros in the Wp - OW extra columns
+        dW^T += cols @ dy_wide^T                 # cols: x's wide columns, unfolded again
+        dx[chunk] = col2im_wide(W^T @ dy_wide)   # each run added back where it was read
+
+    The extra columns hold pixels of the next row over (a finite input's): their
+    products with dy's zeros add nothing to dW, and W^T's products with those zeros are
+    zeros added to dx. dy is laid out wide once for both gradients, and W^T @ dy_wide is
+    written over the columns dW has just used.
+    """
+    w = weight.reshape(weight.shape[0], -1)
+    grad_x = backend.empty(win.input_shape, gy.dtype) if need_x else None
+
+    def compute(share):  # dx of the share's images, and the share's sum of dW^T
         images, part = share
         gy_share = gy[images]
-        grad_wt = backend.xp.zeros((weight[0].size, weight.shape[0]), dtype=weight.dtype)
-        for chunk, chunk_win, cols in _unfold_wide(backend, x[images], part, weight.nbytes):
-            grad_wt += backend.xp.dot(cols, backend.widen(gy_share[chunk], chunk_win).T)
+        grad_wt = backend.xp.zeros((w.shape[1], w.shape[0]), dtype=weight.dtype) if need_w else None
+        for chunk, chunk_win, cols in _unfold_wide(backend, x[images], part, weight.nbytes, need_w):
+            gy_wide = backend.widen(gy_share[chunk], chunk_win)
+            if need_w:
+                grad_wt += backend.xp.dot(cols, gy_wide.T)
+            if need_x:
+                backend.xp.matmul(w.T, gy_wide, out=cols)
+                backend.col2im_wide(cols, chunk_win, out=grad_x[images][chunk])
         return grad_wt
 
-    grad_wt = sum(backend.map(sum_of_share, _shares(backend, win)))
-    return grad_wt.T.reshape(weight.shape)
-
-
-def _grad_input_wide(backend, gy, weight, win: Window2d):
-    """dx of :func:`_correlate_wide`: ``col2im_wide(W^T @ dy_wide)``, each column run
-    added back where it was read (the extra columns' products are dy's zeros)."""
-    w = weight.reshape(weight.shape[0], -1)
-    grad_x = backend.empty(win.input_shape, gy.dtype)
-
-    def compute(share):
-        images, part = share
-        gy_share, grad_x_share = gy[images], grad_x[images]
-        for chunk, chunk_win in _wide_chunks(part, gy.itemsize, weight.nbytes):
-            cols = backend.matmul(w.T, backend.widen(gy_share[chunk], chunk_win))
-            backend.col2im_wide(cols, chunk_win, out=grad_x_share[chunk])
-
-    backend.map(compute, _shares(backend, win))
-    return grad_x
+    grad_wts = backend.map(compute, _shares(backend, win))
+    grad_w = sum(grad_wts).T.reshape(weight.shape) if need_w else None
+    return grad_x, grad_w
 
 
 def _wide_chunks(win: Window2d, itemsize: int, weight_bytes: int):
@@ -354,15 +359,19 @@ def _wide_chunks(win: Window2d, itemsize: int, weight_bytes: int):
     yield from _split(win, max(1, min(win.n, max(tuning.CONV_CHUNK_BYTES, weight_bytes) // per_image)))
 
 
-def _unfold_wide(backend, x, win: Window2d, weight_bytes: int):
+def _unfold_wide(backend, x, win: Window2d, weight_bytes: int, unfold: bool = True):
     """(slice of images, their window, their wide columns) for each chunk of ``x``
-    (padded here, a share at a time), in one reused buffer."""
-    x_pad, buffer = backend._pad(x, win), None
+    (padded here, a share at a time), in one reused buffer; with ``unfold`` False, the
+    buffer as it is, for a chunk's wide columns of another kind (dx's)."""
+    x_pad, buffer = backend._pad(x, win) if unfold else None, None
     for images, part in _wide_chunks(win, x.itemsize, weight_bytes):
         size = part.c * part.kh * part.kw * part.n * part.oh * part.padded_shape[3]
         if buffer is None:
             buffer = backend.empty(size, x.dtype)
-        yield images, part, backend.im2col_wide(x_pad[images], part, out=buffer[:size])
+        if unfold:
+            yield images, part, backend.im2col_wide(x_pad[images], part, out=buffer[:size])
+        else:
+            yield images, part, buffer[:size].reshape(-1, part.n * part.oh * part.padded_shape[3])
 
 
 # ---- Winograd -------------------------------------------------------------------------
