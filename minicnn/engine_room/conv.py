@@ -354,9 +354,14 @@ def _backward_wide(backend, gy, x, weight, win: Window2d, need_x: bool, need_w: 
 
 
 def _wide_chunks(win: Window2d, itemsize: int, weight_bytes: int):
-    """(slice of images, their window), about CONV_CHUNK_BYTES of wide columns each."""
+    """(slice of images, their window): about CONV_CHUNK_BYTES of wide columns each, and
+    at least two chunks to a share of two images or more, so that a small batch does not
+    unfold a whole share at once (LeNet's second layer at batch 32: 1.3 MB a thread,
+    which the pool would hold between steps, and the step's memory would be 2x PyTorch's).
+    """
     per_image = win.c * win.kh * win.kw * win.oh * win.padded_shape[3] * itemsize
-    yield from _split(win, max(1, min(win.n, max(tuning.CONV_CHUNK_BYTES, weight_bytes) // per_image)))
+    half = -(-win.n // 2)
+    yield from _split(win, max(1, min(half, max(tuning.CONV_CHUNK_BYTES, weight_bytes) // per_image)))
 
 
 def _unfold_wide(backend, x, win: Window2d, weight_bytes: int, unfold: bool = True):
