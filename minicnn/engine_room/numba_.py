@@ -518,94 +518,104 @@ def _sigmoid_backward(gy, y, one, dx):
 
 
 # ---- batch normalization: per-channel sums over channels, elementwise over images -----
-# Sums are accumulated in float64 and may be reordered (``reassoc``) so that LLVM can
-# vectorise them; float64 keeps them more accurate than NumPy's float32 pairwise sums.
-@_loop
-def _batch_norm_stats(x, mean, var):
-    """for c:
-        mean[c] = sum over n, h, w of x[n, c, h, w] / count
-        var[c] = sum over n, h, w of (x[n, c, h, w] - mean[c])**2 / count
+# Each kernel sees x as (N, C, H*W) (:func:`_as_3d`): a channel's plane is one run of
+# H*W values, a loop long enough to vectorise (rows of 24 were not). The sums take the
+# whole array and their channels' bounds, not a view x[:, first:last]: Numba compiles a
+# view that is not contiguous for any strides, and then vectorises nothing. Sums are accumulated
+# in float64 and may be reordered (``reassoc``) so that LLVM can add them in vector lanes;
+# float64 keeps them more accurate than NumPy's float32 pairwise sums, in any order.
+_sum_loop = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
 
-    two passes, never E[x^2] - E[x]^2. The variance is taken around ``mean[c]`` as stored, rounded to x's dtype: the mean
-    that normalising will subtract, so that x_hat has exactly the variance used (with
-    the unrounded mean, float32 round-off is amplified where a channel barely varies).
+
+@_sum_loop
+def _batch_norm_stats(x, first, last, mean, var):
+    """for c in first .. last-1 (a thread's channels; x whole, its layout contiguous):
+        mean[c] = sum over n, k of x[n, c, k] / count        (k: the plane's H*W pixels)
+        var[c] = sum over n, k of (x[n, c, k] - mean[c])**2 / count
+
+    two passes, never E[x^2] - E[x]^2. The variance is taken around ``mean[c]`` as
+    stored, rounded to x's dtype: the mean that normalising will subtract, so that x_hat
+    has exactly the variance used (with the unrounded mean, float32 round-off is
+    amplified where a channel barely varies).
     """
-    N, C, H, W = x.shape
-    count = N * H * W
-    for c in range(C):
+    N, _, K = x.shape
+    count = N * K
+    for c in range(first, last):
         total = 0.0
         for n in range(N):
-            for h in range(H):
-                for w in range(W):
-                    total += x[n, c, h, w]
+            plane = x[n, c]
+            for k in range(K):
+                total += plane[k]
         mean[c] = total / count
         m = mean[c]
         total = 0.0
         for n in range(N):
-            for h in range(H):
-                for w in range(W):
-                    d = x[n, c, h, w] - m  # in x's dtype, as NumPy's centered values
-                    total += d * d
+            plane = x[n, c]
+            for k in range(K):
+                d = plane[k] - m  # in x's dtype, as NumPy's centered values
+                total += d * d
         var[c] = total / count
 
 
 @_loop
 def _batch_norm_apply(x, mean, inv_std, weight, bias, x_hat, y):
-    """for n, c, h, w:
-        x_hat[n, c, h, w] = (x[n, c, h, w] - mean[c]) * inv_std[c]
-        y[n, c, h, w] = x_hat[n, c, h, w] * weight[c] + bias[c]
+    """for n, c, k:
+        x_hat[n, c, k] = (x[n, c, k] - mean[c]) * inv_std[c]
+        y[n, c, k] = x_hat[n, c, k] * weight[c] + bias[c]
 
     One pass, in x's dtype, NumPy's operations in NumPy's order: the same bits.
     """
-    N, C, H, W = x.shape
+    N, C, K = x.shape
     for n in range(N):
         for c in range(C):
-            for h in range(H):
-                for w in range(W):
-                    v = (x[n, c, h, w] - mean[c]) * inv_std[c]
-                    x_hat[n, c, h, w] = v
-                    y[n, c, h, w] = v * weight[c] + bias[c]
+            m, s, w, b = mean[c], inv_std[c], weight[c], bias[c]
+            source, normalised, out = x[n, c], x_hat[n, c], y[n, c]
+            for k in range(K):
+                v = (source[k] - m) * s
+                normalised[k] = v
+                out[k] = v * w + b
 
 
-@numba.njit(cache=True, nogil=True, fastmath={"reassoc"})
-def _batch_norm_sums(gy, x_hat, sum_gy, sum_gy_x_hat):
-    """for c:
-        sum_gy[c] = sum over n, h, w of gy[n, c, h, w]
-        sum_gy_x_hat[c] = sum over n, h, w of gy[n, c, h, w] * x_hat[n, c, h, w]
+@_sum_loop
+def _batch_norm_sums(gy, x_hat, first, last, sum_gy, sum_gy_x_hat):
+    """for c in first .. last-1:
+        sum_gy[c] = sum over n, k of gy[n, c, k]
+        sum_gy_x_hat[c] = sum over n, k of gy[n, c, k] * x_hat[n, c, k]
 
     Both sums in one pass over the channel.
     """
-    N, C, H, W = gy.shape
-    for c in range(C):
+    N, _, K = gy.shape
+    for c in range(first, last):
         a = b = 0.0
         for n in range(N):
-            for h in range(H):
-                for w in range(W):
-                    g = gy[n, c, h, w]
-                    a += g
-                    b += g * x_hat[n, c, h, w]
+            g_plane, x_plane = gy[n, c], x_hat[n, c]
+            for k in range(K):
+                g = g_plane[k]
+                a += g
+                b += g * x_plane[k]
         sum_gy[c], sum_gy_x_hat[c] = a, b
 
 
 @_loop
 def _batch_norm_grad(gy, x_hat, scale, mean_gy, mean_gy_x_hat, dx):
-    """for n, c, h, w:
-        dx[n, c, h, w] = scale[c] * (gy[n, c, h, w] - mean_gy[c] - x_hat[n, c, h, w] * mean_gy_x_hat[c])
+    """for n, c, k:
+        dx[n, c, k] = scale[c] * (gy[n, c, k] - mean_gy[c] - x_hat[n, c, k] * mean_gy_x_hat[c])
 
     One pass, in gy's dtype.
     """
-    N, C, H, W = gy.shape
+    N, C, K = gy.shape
     for n in range(N):
         for c in range(C):
-            for h in range(H):
-                for w in range(W):
-                    centered = gy[n, c, h, w] - mean_gy[c] - x_hat[n, c, h, w] * mean_gy_x_hat[c]
-                    dx[n, c, h, w] = centered * scale[c]
+            s, m, mx = scale[c], mean_gy[c], mean_gy_x_hat[c]
+            g_plane, x_plane, out = gy[n, c], x_hat[n, c], dx[n, c]
+            for k in range(K):
+                out[k] = (g_plane[k] - m - x_plane[k] * mx) * s
 
 
-def _as_4d(x):
-    """(N, C) -> (N, C, 1, 1), a view: the batch-norm kernels see one layout."""
-    return x.reshape(x.shape + (1,) * (4 - x.ndim))
+def _as_3d(x):
+    """(N, C, H, W) -> (N, C, H*W), (N, C) -> (N, C, 1): views of a contiguous array, the
+    one layout the batch-norm kernels see."""
+    return x.reshape(x.shape[0], x.shape[1], -1)
 
 
 # ---- when the compiled loops run -------------------------------------------------------
@@ -1012,8 +1022,8 @@ class NumbaBackend(NumpyBackend):
     def batch_norm_stats(self, x):
         mean = self.empty(x.shape[1], dtype=x.dtype)
         var = self.empty(x.shape[1], dtype=x.dtype)
-        x4 = _as_4d(x)
-        self._share(x.shape[1], x.size, lambda c: _batch_norm_stats(x4[:, c], mean[c], var[c]))
+        x3 = _as_3d(x)
+        self._share(x.shape[1], x.size, lambda c: _batch_norm_stats(x3, c.start, c.stop, mean, var))
         return mean, var
 
     @_compiled(_batch_norm_sized)
@@ -1023,26 +1033,26 @@ class NumbaBackend(NumpyBackend):
             weight, bias, y = numpy.ones_like(mean), numpy.zeros_like(mean), x_hat
         else:
             y = self.empty(x.shape, dtype=x.dtype)
-        x4, x_hat4, y4 = _as_4d(x), _as_4d(x_hat), _as_4d(y)
+        x3, x_hat3, y3 = _as_3d(x), _as_3d(x_hat), _as_3d(y)
         self._share(len(x), x.size, lambda n: _batch_norm_apply(
-            x4[n], mean, inv_std, weight, bias, x_hat4[n], y4[n]))  # fmt: skip
+            x3[n], mean, inv_std, weight, bias, x_hat3[n], y3[n]))  # fmt: skip
         return x_hat, y
 
     @_compiled(_batch_norm_sized)
     def batch_norm_sums(self, gy, x_hat):
         sum_gy = self.empty(gy.shape[1], dtype=gy.dtype)
         sum_gy_x_hat = self.empty(gy.shape[1], dtype=gy.dtype)
-        gy4, x_hat4 = _as_4d(gy), _as_4d(x_hat)
+        gy3, x_hat3 = _as_3d(gy), _as_3d(x_hat)
         self._share(gy.shape[1], gy.size, lambda c: _batch_norm_sums(
-            gy4[:, c], x_hat4[:, c], sum_gy[c], sum_gy_x_hat[c]))  # fmt: skip
+            gy3, x_hat3, c.start, c.stop, sum_gy, sum_gy_x_hat))  # fmt: skip
         return sum_gy, sum_gy_x_hat
 
     @_compiled(_batch_norm_sized)
     def batch_norm_grad(self, gy, x_hat, scale, mean_gy, mean_gy_x_hat):
         dx = self.empty(gy.shape, dtype=gy.dtype)
-        gy4, x_hat4, dx4 = _as_4d(gy), _as_4d(x_hat), _as_4d(dx)
+        gy3, x_hat3, dx3 = _as_3d(gy), _as_3d(x_hat), _as_3d(dx)
         self._share(len(gy), gy.size, lambda n: _batch_norm_grad(
-            gy4[n], x_hat4[n], scale, mean_gy, mean_gy_x_hat, dx4[n]))  # fmt: skip
+            gy3[n], x_hat3[n], scale, mean_gy, mean_gy_x_hat, dx3[n]))  # fmt: skip
         return dx
 
     def warm_up(self) -> dict[str, float]:
@@ -1090,10 +1100,11 @@ class NumbaBackend(NumpyBackend):
             timed(self.sigmoid_backward, x, timed(self.sigmoid, x))
             # The batch-norm kernels themselves: the backend keeps inputs this small for NumPy.
             stats = numpy.ones((2, win.c), dtype=dtype)
-            timed(_batch_norm_stats, x, *stats)
-            timed(_batch_norm_apply, x, *stats, *stats, x.copy(), x.copy())
-            timed(_batch_norm_sums, x, x, *stats)
-            timed(_batch_norm_grad, x, x, stats[0], *stats, x.copy())
+            x3 = _as_3d(x)
+            timed(_batch_norm_stats, x3, 0, win.c, *stats)
+            timed(_batch_norm_apply, x3, *stats, *stats, x3.copy(), x3.copy())
+            timed(_batch_norm_sums, x3, x3, 0, win.c, *stats)
+            timed(_batch_norm_grad, x3, x3, stats[0], *stats, x3.copy())
             for alg in winograd.ALGORITHMS.values():  # the ones conv2d chooses
                 tile = Window2d(n=1, c=1, h=alg.m, w=alg.m, kh=alg.r, kw=alg.r, sh=1, sw=1,
                                 ph=alg.r // 2, pw=alg.r // 2)  # fmt: skip
