@@ -7,7 +7,8 @@
   input channels, y and dW by direct loops with stride 1 and one input channel (numba),
   and dx as a convolution of dy with stride 1 and no more output than input channels
   (the case ids say which); on the numba backend, the stride-1 cases other than the
-  direct ones and "im2col-small-map" unfold their columns on wide rows. Forward and every gradient equal PyTorch's
+  direct ones and "im2col-small-map" unfold their columns on wide rows (y too, where
+  there are at most 16 output channels). Forward and every gradient equal PyTorch's
   whatever the chunk size (one image per chunk, uneven chunks, the whole batch),
   whichever way each is computed, and on one thread or shared out among several.
 - a leaf's gradient is its own array: never the caller's, never shared by two leaves.
@@ -39,6 +40,7 @@ CONV_CASES = {
     "direct-one-channel-no-padding": ((3, 1, 6, 6), (2, 1, 5, 5), 1, 0),
     "one-channel-stride-2-by-im2col": ((3, 1, 7, 7), (2, 1, 3, 3), 2, 1),
     "im2col-small-map": ((3, 2, 3, 3), (4, 2, 3, 3), 1, 1),  # rows 5 wide, outputs 3
+    "wide-rows-backward-only": ((2, 2, 5, 5), (17, 2, 3, 3), 1, 1),  # 17 outputs: y by im2col
 }
 # CHUNK_BYTES: 1 byte means one image per chunk; 2 images' columns leave an uneven remainder
 CHUNKS = {"one-image": lambda per_image: 1, "two-images": lambda per_image: 2 * per_image,

@@ -56,8 +56,10 @@ class FastConv2d:
         self.direct = getattr(backend, "conv_direct", False) and stride_1 and win.c == 1
         self.by_taps = stride_1 and kh * kw > 1 and out_channels < win.c
         self.dx_as_convolution = stride_1 and win.ph < kh and win.pw < kw and out_channels <= win.c
-        # im2col's layout for y, dW and col2im's dx, where the layer has im2col's columns
+        # im2col's layout for dW and col2im's dx where the layer has im2col's columns, and
+        # for y too where the product is small beside the unfolding (few output channels)
         self.wide = not (self.winograd or self.direct) and _on_wide_rows(backend, win)
+        self.wide_forward = self.wide and out_channels <= tuning.WIDE_ROWS_FORWARD_MAX_CHANNELS
         self.dx_wide = self.dx_as_convolution and _on_wide_rows(
             backend, self._dy_window(out_channels, kh, kw))  # fmt: skip
 
@@ -70,7 +72,7 @@ class FastConv2d:
             return "direct"
         if self.by_taps:
             return "taps"
-        return "im2col, wide rows" if self.wide else "im2col"
+        return "im2col, wide rows" if self.wide_forward else "im2col"
 
     @property
     def grad_input_algorithm(self) -> str:
@@ -94,7 +96,7 @@ class FastConv2d:
             return _correlate_direct(self.backend, x, weight, self.win, bias)
         if self.by_taps:
             return _correlate_by_taps(self.backend, x, weight, self.win, bias)
-        correlate = _correlate_wide if self.wide else _correlate
+        correlate = _correlate_wide if self.wide_forward else _correlate
         return correlate(self.backend, x, weight, self.win, bias)
 
     def backward(self, gy, x, weight, need_x: bool, need_w: bool):
@@ -305,7 +307,9 @@ def _correlate_wide(backend, x, weight, win: Window2d, bias=None):
     is one contiguous run of the plane, (OH-1)*Wp + OW long, where im2col copies OH runs
     of OW: on small maps its short runs, not the product, are the cost (LeNet's second
     layer, 10-pixel rows: 3.7x faster to unfold). The product computes Wp - OW outputs a
-    row more, which are dropped.
+    row more, which are dropped: forward, that pays only while the product is small
+    beside the unfolding, with few output channels (WIDE_ROWS_FORWARD_MAX_CHANNELS);
+    backward (:func:`_backward_wide`), col2im's short runs cost more still.
     """
     w = weight.reshape(weight.shape[0], -1)
     y = backend.empty((win.n, w.shape[0], win.oh, win.ow), x.dtype)

@@ -10,8 +10,13 @@ them at call time (``tuning.NAME``), so a test or a benchmark may change one.
 #: chunk stays in cache between im2col writing it and the product reading it.
 CONV_CHUNK_BYTES = 4 << 20
 #: A stride-1 layer's columns on wide rows (engine_room/conv.py, ``_correlate_wide``)
-#: when its padded rows are at most this many times as wide as its output's.
+#: when its padded rows are at most this many times as wide as its output's (3x3 maps
+#: padded to 5x5, 1.67, ran 1.3-1.6x slower) ...
 WIDE_ROWS_MAX_RATIO = 1.5
+#: ... in forward, only with at most this many output channels: the product's extra
+#: columns cost more than the unfolding saves where they are many (16 -> 32 channels on
+#: 12x12 maps, 5x5: forward 1.8 -> 2.2 ms at batch 32, backward 3.1 -> 2.6 ms).
+WIDE_ROWS_FORWARD_MAX_CHANNELS = 16
 #: On a GPU a chunk costs kernel launches and memory is plentiful: a whole batch at once.
 GPU_CONV_CHUNK_BYTES = 512 << 20
 #: A 1x1 convolution goes one image at a time (its columns are the image itself, no
