@@ -10,7 +10,9 @@ each is touched, each page zeroed by the kernel (and, on a virtual machine, trap
 the hypervisor too). On the machine of benchmarks/README.md that cost VGG-11 a sixth of
 its training step, the 100 MiB activations of its first layers, and LeNet at batch 256 a
 fifth: 3000 faults a step in arrays of 1 to 10 MiB, with the team's threads each
-allocating from an arena of its own. So this pool keeps the arrays of 1 MiB or more.
+allocating from an arena of its own; LeNet at batch 32, 400 to 560 faults a step in
+arrays of 128 KiB to 1 MiB, a tenth of it. So this pool keeps the arrays of 128 KiB or
+more.
 (PyTorch keeps GPU memory for reuse the same way; so does CuPy, which is why the cupy
 backend needs no pool.)
 
@@ -22,8 +24,9 @@ when the pool's own reference is the only one left::
 
     buffer free  <=>  sys.getrefcount(buffer) == the count of a buffer that only the pool holds
 
-Only buffers of at least ``min_bytes`` are pooled (1 MiB: glibc's heap reuses smaller
-ones well enough, and pooling them too holds more memory), a request takes the smallest
+Only buffers of at least ``min_bytes`` are pooled (128 KiB, where glibc's mmap
+threshold starts: its heap reuses smaller ones well enough, and pooling them too holds
+more memory), a request takes the smallest
 free buffer of its size to 4x its size (a step asks for the same sizes again, and arrays
 it never holds at once share), and the pool holds at most
 ``limit_bytes``: past that, free buffers are dropped to make room, and if none is free,
