@@ -227,6 +227,12 @@ def test_sigmoid_and_backward_match_numpy(dtype):
     np.testing.assert_array_equal(NUMBA.sigmoid_backward(gy, y), NUMPY.sigmoid_backward(gy, y))
 
 
+def test_sigmoid_block_by_block_is_the_same(monkeypatch):
+    monkeypatch.setattr(tuning, "ELEMENTWISE_BLOCK", 7)  # 120 values: 17 blocks and 1 left
+    x = random((4, 30), np.float32) * 8
+    np.testing.assert_array_equal(NUMBA.sigmoid(x), NUMPY.sigmoid(x))
+
+
 # Batch norm: (N, C) after a Linear layer, (N, C, H, W) after a convolution.
 BN_SHAPES = {"2d": (6, 5), "4d": (3, 4, 5, 6), "4d-one-pixel": (7, 3, 1, 1)}
 bn_shapes = pytest.mark.parametrize("shape", BN_SHAPES.values(), ids=BN_SHAPES)

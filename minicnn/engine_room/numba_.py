@@ -1000,13 +1000,16 @@ class NumbaBackend(NumpyBackend):
 
     @_compiled(_contiguous_floats)
     def sigmoid(self, x):
-        y, e, one = self.empty(x.shape, x.dtype), self.empty(x.size, x.dtype), x.dtype.type(1)
+        y, one, block = self.empty(x.shape, x.dtype), x.dtype.type(1), tuning.ELEMENTWISE_BLOCK
         x1, y1 = x.reshape(-1), y.reshape(-1)
 
-        def part(k):  # e = exp(-|x|) by NumPy's exp, then the loop
-            _minus_abs(x1[k], e[k])
-            numpy.exp(e[k], out=e[k])
-            _sigmoid(x1[k], e[k], one, y1[k])
+        def part(k):  # e = exp(-|x|) by NumPy's exp, then the loop, a block at a time
+            e = self.empty(min(block, k.stop - k.start), x.dtype)
+            for start in range(k.start, k.stop, block):
+                b, e_b = slice(start, min(start + block, k.stop)), e[: min(block, k.stop - start)]
+                _minus_abs(x1[b], e_b)
+                numpy.exp(e_b, out=e_b)
+                _sigmoid(x1[b], e_b, one, y1[b])
 
         self._share(x.size, x.size, part)
         return y
