@@ -15,7 +15,8 @@ taps                       stride 1, fewer output than input channels: every ker
                            product at every input pixel, then each output adds up its
                            kh*kw taps (:func:`_correlate_by_taps`)
 dx as a convolution        stride 1, no more output than input channels: dx is dy
-                           convolved with the kernel turned 180 degrees
+                           convolved with the kernel turned 180 degrees, and dW a product
+                           with the same columns of dy (:func:`_backward_from_dy`)
 Winograd F(2x2, 3x3),      a backend with ``conv_winograd`` (numba's), 3x3 and 5x5 stride-1
 Winograd F(2x2, 5x5)       layers wide enough: 16/36 and 36/100 of the multiplications
                            (engine_room/winograd.py)
@@ -106,6 +107,10 @@ class FastConv2d:
             return _winograd_backward(backend, gy, x, weight, win, self.winograd, need_x, need_w)
         if self.wide and not self.dx_as_convolution:  # both from one pass over wide rows
             return _backward_wide(backend, gy, x, weight, win, need_x, need_w)
+        if self.dx_as_convolution and not self.direct:  # both from dy's columns
+            out_channels, _, kh, kw = weight.shape
+            dy_win = self._dy_window(out_channels, kh, kw)
+            return _backward_from_dy(backend, gy, x, weight, dy_win, self.dx_wide, need_x, need_w)
         grad_x = self._grad_input(gy, weight) if need_x else None
         grad_w = self._weight_grad(gy, x, weight) if need_w else None
         return grad_x, grad_w
@@ -354,6 +359,50 @@ def _backward_wide(backend, gy, x, weight, win: Window2d, need_x: bool, need_w: 
 
     grad_wts = backend.map(compute, _shares(backend, win))
     grad_w = sum(grad_wts).T.reshape(weight.shape) if need_w else None
+    return grad_x, grad_w
+
+
+def _backward_from_dy(backend, gy, x, weight, dy_win: Window2d, wide: bool, need_x, need_w):
+    """(dx or None, dW or None) of a stride-1 layer with no more output than input
+    channels, both from dy's columns: dy is unfolded once, for dx as a convolution of dy
+    (:meth:`FastConv2d._grad_input`) and for dW, which is a product with the same columns::
+
+        cols[(o, i', j'), (n, h, w)] = dy_pad[n, o, h + i', w + j']       # dy's window
+        dx[chunk] = W_flipped @ cols                                      # (C, n*H*W)
+        dW[o, c, i, j] = (cols @ x[chunk]^T)[(o, kh-1-i, kw-1-j), c]      # summed over chunks
+
+    since dW[o, c, i, j] = sum over n, h, w of x[n, c, h, w] * dy[n, o, h - i + ph, w - j + pw].
+    Unfolding x for dW, as the chapter does, copies C*kh*kw rows; dy's columns have
+    OC*kh*kw, fewer where a layer narrows (DenseNet's 32-channel growth layers read 64 to
+    224), and dx needed them anyway. On wide rows (``wide``) x is laid out wide too, with
+    zeros in the extra columns, where dx's product writes the values it drops.
+    """
+    out_channels, in_channels, kh, kw = weight.shape
+    flipped = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3).reshape(in_channels, -1)
+    grad_x = backend.empty(x.shape, gy.dtype) if need_x else None
+    unfold = _unfold_wide if wide else _unfold
+
+    def compute(share):  # dx of the share's images, and the share's sum of cols @ x^T
+        images, part = share
+        x_share, grad_x_share = x[images], grad_x[images] if need_x else None
+        product = backend.xp.zeros((out_channels * kh * kw, in_channels), weight.dtype)
+        for chunk, chunk_win, cols in unfold(backend, gy[images], part, weight.nbytes):
+            if need_w:
+                x_chunk = x_share[chunk]
+                x_columns = backend.widen(x_chunk, chunk_win) if wide else _as_columns(backend, x_chunk)
+                product += backend.xp.dot(cols, x_columns.T)
+            if need_x and wide:
+                backend.narrow(backend.matmul(flipped, cols), None, out=grad_x_share[chunk])
+            elif need_x:
+                out = backend.matmul(flipped, cols).reshape(in_channels, chunk_win.n, part.oh, part.ow)
+                grad_x_share[chunk] = out.transpose(1, 0, 2, 3)
+        return product
+
+    products = backend.map(compute, _shares(backend, dy_win))
+    grad_w = None
+    if need_w:
+        taps = sum(products).reshape(out_channels, kh, kw, in_channels)[:, ::-1, ::-1]
+        grad_w = backend.xp.ascontiguousarray(taps.transpose(0, 3, 1, 2))
     return grad_x, grad_w
 
 
