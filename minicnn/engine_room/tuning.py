@@ -31,6 +31,14 @@ WINOGRAD_MIN_CHANNELS = 64
 #: ... and an output at least this many pixels on each side (a 3x3 output needs four
 #: 2x2 blocks, 16 outputs' work for 9).
 WINOGRAD_MIN_SIDE = 4
+#: Backward by Winograd's adjoints too (dy's and dx's tile transforms, V recomputed) when
+#: both channel counts are at least this; narrower layers' backward takes their other
+#: algorithms (dy's columns, wide rows, col2im), whose products Winograd's transforms cost
+#: more than they save. At 2 threads, best of 4-12 alternated, the others' time over
+#: Winograd's: 0.65-0.77 from 64 to 192 channels (ResNet-18's 64 -> 64 on 24x24 at batch
+#: 32: 47.6 -> 30.7 ms), 1.3-1.5 from 256 up (AlexNet's 384 -> 384 on 12x12: 184 against
+#: 269 ms; 256 -> 256 on 6x6 maps, 0.94, the one exception seen).
+WINOGRAD_BACKWARD_MIN_CHANNELS = 256
 #: Winograd's transformed tiles, a chunk of images at a time: large enough for products
 #: that BLAS runs at full speed, small enough to bound the memory.
 WINOGRAD_CHUNK_BYTES = 16 << 20
