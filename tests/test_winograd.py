@@ -49,14 +49,13 @@ def numba_backend(request, monkeypatch):
         backend.team.resize(size)
 
 
-@pytest.fixture(params=[1, 1 << 30], ids=["winograd-backward", "backward-by-columns"])
-def always_winograd(request, monkeypatch):
+@pytest.fixture
+def always_winograd(monkeypatch):
     """Every 3x3 and 5x5 stride-1 conv2d by Winograd on the numba backend, and its
-    transformed tiles a few images at a time (dU summed over several chunks); backward
-    by Winograd's adjoints, and by the other algorithms (WINOGRAD_BACKWARD_MIN_CHANNELS)."""
-    monkeypatch.setattr(tuning, "WINOGRAD_BACKWARD_MIN_CHANNELS", request.param)
+    transformed tiles a few images at a time (dU summed over several chunks)."""
     monkeypatch.setattr(tuning, "WINOGRAD_MIN_CHANNELS", 1)
     monkeypatch.setattr(tuning, "WINOGRAD_MIN_SIDE", 1)
+    monkeypatch.setattr(tuning, "WINOGRAD_NARROW_MIN_SIDE", 1)
     monkeypatch.setattr(tuning, "WINOGRAD_CHUNK_BYTES", 1)  # one image per chunk
 
 
@@ -195,30 +194,17 @@ def test_which_layers_numba_computes_by_winograd():
         win = Window2d.of("test", x_shape, kernel, stride, padding)
         return engine_conv._winograd_algorithm(get_backend(backend), win, out_channels)
 
-    assert uses_winograd("numba", (2, 64, 8, 8), 64) is winograd.F2x2_3x3
-    assert uses_winograd("numba", (2, 256, 12, 12), 384) is winograd.F2x2_3x3
-    assert uses_winograd("numba", (2, 96, 26, 26), 256, kernel=5, padding=2) is winograd.F2x2_5x5
-    assert not uses_winograd("numpy", (2, 64, 8, 8), 64)
-    assert not uses_winograd("numba", (2, 64, 8, 8), 64, stride=2)
-    assert not uses_winograd("numba", (2, 64, 8, 8), 64, kernel=7, padding=3)
+    assert uses_winograd("numba", (2, 64, 56, 56), 128) is winograd.F2x2_3x3  # VGG's
+    assert uses_winograd("numba", (2, 256, 12, 12), 384) is winograd.F2x2_3x3  # AlexNet's
+    assert uses_winograd("numba", (2, 96, 32, 32), 256, kernel=5, padding=2) is winograd.F2x2_5x5
+    assert not uses_winograd("numpy", (2, 64, 56, 56), 128)
+    assert not uses_winograd("numba", (2, 64, 56, 56), 128, stride=2)
+    assert not uses_winograd("numba", (2, 64, 56, 56), 128, kernel=7, padding=3)
+    assert not uses_winograd("numba", (2, 64, 24, 24), 64)  # narrow, on ResNet's small maps
+    assert not uses_winograd("numba", (2, 256, 6, 6), 256)  # a 6x6 output
     assert not uses_winograd("numba", (2, 1, 28, 28), 64)  # a first layer
     assert not uses_winograd("numba", (2, 128, 24, 24), 32)  # DenseNet's growth layers
     assert not uses_winograd("numba", (2, 512, 3, 3), 512)  # a 3x3 output
-
-
-def test_winograd_backward_only_on_wide_layers():
-    """Backward by Winograd's adjoints from 256 channels on both sides; narrower layers'
-    backward by their other algorithms (dy's columns here: no more outputs than inputs)."""
-    pytest.importorskip("numba", reason="needs Numba (pip install -e '.[numba]')")
-
-    def plan(x_shape, out_channels):
-        win = Window2d.of("test", x_shape, 3, 1, 1)
-        return engine_conv.plan(get_backend("numba"), win, (out_channels, x_shape[1], 3, 3))
-
-    narrow, wide = plan((2, 64, 8, 8), 64), plan((2, 384, 12, 12), 256)
-    assert narrow.winograd and not narrow.winograd_backward
-    assert narrow.description == "Winograd F(2x2, 3x3), dx by conv"
-    assert wide.winograd_backward and wide.grad_input_algorithm == "Winograd F(2x2, 3x3)"
 
 
 def test_generated_kernels_are_up_to_date():

@@ -50,7 +50,7 @@ class FastConv2d:
     """One layer's algorithm, chosen from its shape; ``algorithm`` names it for mc.summary."""
 
     def __init__(self, backend, win: Window2d, weight_shape):
-        self.backend, self.win, self.weight_shape = backend, win, weight_shape
+        self.backend, self.win = backend, win
         out_channels, _, kh, kw = weight_shape
         stride_1 = (win.sh, win.sw) == (1, 1)
         self.winograd = _winograd_algorithm(backend, win, out_channels)
@@ -59,7 +59,7 @@ class FastConv2d:
         self.dx_as_convolution = stride_1 and win.ph < kh and win.pw < kw and out_channels <= win.c
         # im2col's layout for dW and col2im's dx where the layer has im2col's columns, and
         # for y too where the product is small beside the unfolding (few output channels)
-        self.wide = not self.direct and _on_wide_rows(backend, win)  # (Winograd's forward first)
+        self.wide = not (self.winograd or self.direct) and _on_wide_rows(backend, win)
         self.wide_forward = self.wide and out_channels <= tuning.WIDE_ROWS_FORWARD_MAX_CHANNELS
         self.dx_wide = self.dx_as_convolution and _on_wide_rows(
             backend, self._dy_window(out_channels, kh, kw))  # fmt: skip
@@ -76,17 +76,9 @@ class FastConv2d:
         return "im2col, wide rows" if self.wide_forward else "im2col"
 
     @property
-    def winograd_backward(self) -> bool:
-        """Whether backward is Winograd's adjoint too: on layers wide enough that its
-        fewer multiplications outweigh its transforms (WINOGRAD_BACKWARD_MIN_CHANNELS)."""
-        out_channels, in_channels = self.weight_shape[:2]
-        wide = min(out_channels, in_channels) >= tuning.WINOGRAD_BACKWARD_MIN_CHANNELS
-        return bool(self.winograd) and wide
-
-    @property
     def grad_input_algorithm(self) -> str:
         """How dx is computed: "col2im", "convolution of dy" or Winograd's adjoint."""
-        if self.winograd_backward:
+        if self.winograd:
             return f"Winograd {self.winograd}"
         return "convolution of dy" if self.dx_as_convolution else "col2im"
 
@@ -94,7 +86,7 @@ class FastConv2d:
     def description(self) -> str:
         """Forward's algorithm, and backward's for dx where it is not the forward's
         adjoint: "taps, dx by conv" (mc.summary's column)."""
-        if self.dx_as_convolution and not self.winograd_backward:
+        if self.dx_as_convolution and not self.winograd:
             return f"{self.algorithm}, dx by conv"
         return self.algorithm
 
@@ -111,7 +103,7 @@ class FastConv2d:
     def backward(self, gy, x, weight, need_x: bool, need_w: bool):
         """(dx or None, dW or None)."""
         backend, win = self.backend, self.win
-        if self.winograd_backward:
+        if self.winograd:
             return _winograd_backward(backend, gy, x, weight, win, self.winograd, need_x, need_w)
         if self.wide and not self.dx_as_convolution:  # both from one pass over wide rows
             return _backward_wide(backend, gy, x, weight, win, need_x, need_w)
@@ -444,10 +436,11 @@ def _unfold_wide(backend, x, win: Window2d, weight_bytes: int, unfold: bool = Tr
 def _winograd_algorithm(backend, win: Window2d, out_channels: int) -> winograd.Algorithm | None:
     """The Winograd algorithm to compute this layer with, or None."""
     algorithm = winograd.choose(win) if getattr(backend, "conv_winograd", False) else None
-    wide = min(win.c, out_channels) >= tuning.WINOGRAD_MIN_CHANNELS
-    if algorithm is None or not wide or min(win.oh, win.ow) < tuning.WINOGRAD_MIN_SIDE:
+    channels, side = min(win.c, out_channels), min(win.oh, win.ow)
+    large = channels >= tuning.WINOGRAD_WIDE_CHANNELS or side >= tuning.WINOGRAD_NARROW_MIN_SIDE
+    if algorithm is None or channels < tuning.WINOGRAD_MIN_CHANNELS or not large:
         return None
-    return algorithm
+    return algorithm if side >= tuning.WINOGRAD_MIN_SIDE else None
 
 
 def _correlate_winograd(backend, x, weight, win: Window2d, alg: winograd.Algorithm, bias=None):

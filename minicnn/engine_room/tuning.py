@@ -28,17 +28,18 @@ POINTWISE_MIN_PIXELS = 64
 #: Winograd pays for its transforms when its products are large: both channel counts at
 #: least this ...
 WINOGRAD_MIN_CHANNELS = 64
-#: ... and an output at least this many pixels on each side (a 3x3 output needs four
-#: 2x2 blocks, 16 outputs' work for 9).
-WINOGRAD_MIN_SIDE = 4
-#: Backward by Winograd's adjoints too (dy's and dx's tile transforms, V recomputed) when
-#: both channel counts are at least this; narrower layers' backward takes their other
-#: algorithms (dy's columns, wide rows, col2im), whose products Winograd's transforms cost
-#: more than they save. At 2 threads, best of 4-12 alternated, the others' time over
-#: Winograd's: 0.65-0.77 from 64 to 192 channels (ResNet-18's 64 -> 64 on 24x24 at batch
-#: 32: 47.6 -> 30.7 ms), 1.3-1.5 from 256 up (AlexNet's 384 -> 384 on 12x12: 184 against
-#: 269 ms; 256 -> 256 on 6x6 maps, 0.94, the one exception seen).
-WINOGRAD_BACKWARD_MIN_CHANNELS = 256
+#: ... an output at least this many pixels on each side (256 -> 256 on 6x6 maps ran
+#: 0.80x the time by im2col forward, 0.94x backward) ...
+WINOGRAD_MIN_SIDE = 8
+#: ... and, unless both channel counts are at least WINOGRAD_WIDE_CHANNELS, an output at
+#: least WINOGRAD_NARROW_MIN_SIDE on each side. Timed at 2 threads, best of 4-12
+#: alternated, im2col's time over Winograd's, forward and backward: 0.67-0.97 and
+#: 0.65-0.77 from 64 to 192 channels on 6x6 to 24x24 maps (ResNet-18's 64 -> 64 on 24x24
+#: at batch 32: 20.0/30.7 ms against 20.6/47.6; GoogLeNet's 3x3 layers); 1.04-1.31 and
+#: 1.3-1.5 from 256 channels up (AlexNet's 384 -> 384 on 12x12: 88/184 ms against
+#: 101/269), and 1.15-1.29 forward on VGG's 56x56 and 112x112 maps from 64 channels.
+WINOGRAD_WIDE_CHANNELS = 256
+WINOGRAD_NARROW_MIN_SIDE = 32
 #: Winograd's transformed tiles, a chunk of images at a time: large enough for products
 #: that BLAS runs at full speed, small enough to bound the memory.
 WINOGRAD_CHUNK_BYTES = 16 << 20
