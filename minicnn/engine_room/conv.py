@@ -105,43 +105,23 @@ class FastConv2d:
         backend, win = self.backend, self.win
         if self.winograd:
             return _winograd_backward(backend, gy, x, weight, win, self.winograd, need_x, need_w)
-        if self.wide and not self.dx_as_convolution:  # both from one pass over wide rows
-            return _backward_wide(backend, gy, x, weight, win, need_x, need_w)
-        if self.dx_as_convolution and not self.direct:  # both from dy's columns
+        if self.dx_as_convolution:  # both from dy's columns
             out_channels, _, kh, kw = weight.shape
             dy_win = self._dy_window(out_channels, kh, kw)
             return _backward_from_dy(backend, gy, x, weight, dy_win, self.dx_wide, need_x, need_w)
+        if self.wide:  # both from one pass over wide rows
+            return _backward_wide(backend, gy, x, weight, win, need_x, need_w)
         grad_x = self._grad_input(gy, weight) if need_x else None
-        grad_w = self._weight_grad(gy, x, weight) if need_w else None
+        grad_w = None
+        if need_w:  # the way of the forward pass's columns (or loops)
+            grad_weight = _grad_weight_direct if self.direct else _grad_weight
+            grad_w = grad_weight(backend, gy, x, weight, win)
         return grad_x, grad_w
 
-    def _weight_grad(self, gy, x, weight):
-        """dW, the way of the forward pass's columns (or loops)."""
-        backend, win = self.backend, self.win
-        if self.direct:
-            return _grad_weight_direct(backend, gy, x, weight, win)
-        if self.wide:
-            return _backward_wide(backend, gy, x, weight, win, need_x=False, need_w=True)[1]
-        return _grad_weight(backend, gy, x, weight, win)
-
     def _grad_input(self, gy, weight):
-        """dx = col2im(W^T @ dy), chunk by chunk; or, with stride 1, as what it also is, a
-        convolution of dy, padded by (kh-1-ph, kw-1-pw), with the kernel turned 180
-        degrees and its in and out channels swapped::
-
-            dx[n, c, h, w] = sum over o, i, j of weight[o, c, kh-1-i, kw-1-j] * dy_pad[n, o, h + i, w + j]
-
-        That way unfolds dy (OC*kh*kw rows) instead of folding back C*kh*kw rows: less
-        memory traffic when OC < C (DenseNet's narrow layers), and with OC = C (ResNet's)
-        a matrix product over OC*kh*kw instead of OC, which BLAS runs faster.
-        """
+        """dx = col2im(W^T @ dy), chunk by chunk, each share of the batch on its thread."""
         backend, win = self.backend, self.win
-        out_channels, _, kh, kw = weight.shape
-        if self.dx_as_convolution:
-            flipped = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
-            correlate = _correlate_wide if self.dx_wide else _correlate
-            return correlate(backend, gy, flipped, self._dy_window(out_channels, kh, kw))
-        w = weight.reshape(out_channels, -1)
+        w = weight.reshape(weight.shape[0], -1)
         grad_x = backend.empty(win.input_shape, gy.dtype)
 
         def compute(share):
@@ -364,18 +344,22 @@ def _backward_wide(backend, gy, x, weight, win: Window2d, need_x: bool, need_w: 
 
 def _backward_from_dy(backend, gy, x, weight, dy_win: Window2d, wide: bool, need_x, need_w):
     """(dx or None, dW or None) of a stride-1 layer with no more output than input
-    channels, both from dy's columns: dy is unfolded once, for dx as a convolution of dy
-    (:meth:`FastConv2d._grad_input`) and for dW, which is a product with the same columns::
+    channels, both from dy's columns. dx is what it also is, a convolution of dy padded by
+    (kh-1-ph, kw-1-pw) with the kernel turned 180 degrees and its in and out channels
+    swapped; dW is a product with the same columns::
 
         cols[(o, i', j'), (n, h, w)] = dy_pad[n, o, h + i', w + j']       # dy's window
         dx[chunk] = W_flipped @ cols                                      # (C, n*H*W)
         dW[o, c, i, j] = (cols @ x[chunk]^T)[(o, kh-1-i, kw-1-j), c]      # summed over chunks
 
-    since dW[o, c, i, j] = sum over n, h, w of x[n, c, h, w] * dy[n, o, h - i + ph, w - j + pw].
-    Unfolding x for dW, as the chapter does, copies C*kh*kw rows; dy's columns have
-    OC*kh*kw, fewer where a layer narrows (DenseNet's 32-channel growth layers read 64 to
-    224), and dx needed them anyway. On wide rows (``wide``) x is laid out wide too, with
-    zeros in the extra columns, where dx's product writes the values it drops.
+    since dx[n, c, h, w] = sum over o, i', j' of weight[o, c, kh-1-i', kw-1-j'] * cols[...]
+    and dW[o, c, i, j] = sum over n, h, w of x[n, c, h, w] * dy[n, o, h - i + ph, w - j + pw].
+    The chapter folds C*kh*kw rows back for dx (col2im) and unfolds x's C*kh*kw rows again
+    for dW; dy's columns have OC*kh*kw rows, unfolded once for both: less memory traffic
+    where a layer narrows (DenseNet's 32-channel growth layers read 64 to 224), and with
+    OC = C a product over OC*kh*kw instead of OC, which BLAS runs faster. On wide rows
+    (``wide``) x is laid out wide too, with zeros in the extra columns, where dx's product
+    writes the values it drops.
     """
     out_channels, in_channels, kh, kw = weight.shape
     flipped = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3).reshape(in_channels, -1)
