@@ -5,7 +5,7 @@
   always) and in the engine room (engine_room/conv.py, the numba and cupy backends). The
   engine room computes y tap by tap (``tap_sum``) with stride 1 and fewer output than
   input channels, y and dW by direct loops with stride 1 and one input channel (numba),
-  and dx as a convolution of dy with stride 1 and no more output than input channels
+  and dx as a convolution of dy with stride 1 and fewer output than input channels
   (the case ids say which); on the numba backend, the stride-1 cases other than the
   direct ones and "im2col-small-map" unfold their columns on wide rows (y too, where
   there are at most 16 output channels). Forward and every gradient equal PyTorch's
@@ -29,7 +29,7 @@ from minicnn.functional import conv
 CONV_CASES = {
     "taps-and-dx-as-convolution": ((3, 5, 6, 7), (2, 5, 3, 3), 1, 1),
     "taps-and-dx-as-convolution-wide-padding": ((3, 4, 5, 5), (3, 4, 3, 2), 1, (2, 1)),
-    "dx-as-convolution-equal-channels": ((3, 4, 5, 5), (4, 4, 3, 3), 1, 1),
+    "dx-by-col2im-equal-channels": ((3, 4, 5, 5), (4, 4, 3, 3), 1, 1),
     "dx-by-col2im-more-outputs": ((3, 2, 6, 6), (4, 2, 3, 3), 1, 1),
     "dx-by-col2im-stride-2": ((3, 5, 7, 7), (2, 5, 3, 3), 2, 1),
     "dx-by-col2im-padding-past-kernel": ((3, 4, 3, 3), (2, 4, 2, 2), 1, 2),
@@ -63,9 +63,26 @@ def test_conv2d_equals_torch_for_any_chunk_size(
     if reference and backend.conv2d_plan(window, w_shape) is None:
         pytest.skip(f"the {backend.name} backend computes the chapter's way with or without the switch")
     monkeypatch.setattr(mc.config, "reference", reference)
+    _assert_conv2d_equals_torch(torch, rng, (x, w, b), stride, padding)
 
-    mine = [mc.tensor(a, requires_grad=True) for a in (x, w, b)]
-    theirs = [torch.tensor(a, requires_grad=True) for a in (x, w, b)]
+
+@pytest.mark.parametrize("case", CONV_CASES.values(), ids=CONV_CASES)
+@pytest.mark.parametrize("min_elements", [1, 2**40], ids=["dw-in-layout", "dw-transposed"])
+def test_conv2d_weight_gradient_equals_torch_in_either_layout(
+    backend, threads, torch, rng, monkeypatch, case, min_elements
+):
+    # the engine room sums dW as dy @ cols^T from DW_IN_LAYOUT_MIN_ELEMENTS, transposed
+    # below it: one image per chunk, so that each share adds up several chunks' products
+    x_shape, w_shape, stride, padding = case
+    monkeypatch.setattr(tuning, "DW_IN_LAYOUT_MIN_ELEMENTS", min_elements)
+    monkeypatch.setattr(tuning, "CONV_CHUNK_BYTES", 1)
+    arrays = [rng.standard_normal(s) for s in (x_shape, w_shape, w_shape[:1])]
+    _assert_conv2d_equals_torch(torch, rng, arrays, stride, padding)
+
+
+def _assert_conv2d_equals_torch(torch, rng, arrays, stride, padding):
+    mine = [mc.tensor(a, requires_grad=True) for a in arrays]
+    theirs = [torch.tensor(a, requires_grad=True) for a in arrays]
     y = F.conv2d(*mine, stride=stride, padding=padding)
     ty = torch.nn.functional.conv2d(*theirs, stride=stride, padding=padding)
     assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-10, atol=1e-12)

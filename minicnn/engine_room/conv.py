@@ -14,7 +14,7 @@ im2col                     the chapter's algorithm, its columns unfolded a chunk
 taps                       stride 1, fewer output than input channels: every kernel tap's
                            product at every input pixel, then each output adds up its
                            kh*kw taps (:func:`_correlate_by_taps`)
-dx as a convolution        stride 1, no more output than input channels: dx is dy
+dx as a convolution        stride 1, fewer output than input channels: dx is dy
                            convolved with the kernel turned 180 degrees, and dW a product
                            with the same columns of dy (:func:`_backward_from_dy`)
 Winograd F(2x2, 3x3),      a backend with ``conv_winograd`` (numba's), 3x3 and 5x5 stride-1
@@ -56,7 +56,7 @@ class FastConv2d:
         self.winograd = _winograd_algorithm(backend, win, out_channels)
         self.direct = getattr(backend, "conv_direct", False) and stride_1 and win.c == 1
         self.by_taps = stride_1 and kh * kw > 1 and out_channels < win.c
-        self.dx_as_convolution = stride_1 and win.ph < kh and win.pw < kw and out_channels <= win.c
+        self.dx_as_convolution = stride_1 and win.ph < kh and win.pw < kw and out_channels < win.c
         # im2col's layout for dW and col2im's dx where the layer has im2col's columns, and
         # for y too where the product is small beside the unfolding (few output channels)
         self.wide = not (self.winograd or self.direct) and _on_wide_rows(backend, win)
@@ -166,11 +166,9 @@ def _correlate(backend, x, weight, win: Window2d, bias=None):
 
 
 def _grad_weight(backend, gy, x, weight, win: Window2d):
-    """dW = sum over chunks of dy[chunk] @ im2col(x[chunk])^T, each share summing its own.
-
-    Computed transposed, dW^T += cols @ dy[chunk]^T: the same products, which BLAS runs
-    faster with the long C*kh*kw side first. Backward unfolds each chunk again rather than
-    keeping the forward pass's columns: they would be the largest memory of a step.
+    """dW = sum over chunks of dy[chunk] @ im2col(x[chunk])^T, each share summing its own
+    (:class:`_WeightGradSum`). Backward unfolds each chunk again rather than keeping the
+    forward pass's columns: they would be the largest memory of a step.
 
     The product is ``dot``, not ``@``: NumPy's matmul keeps the GIL when its output has
     at most 500 elements (numpy/numpy#11821), and a small layer's dW (LeNet's first,
@@ -180,13 +178,12 @@ def _grad_weight(backend, gy, x, weight, win: Window2d):
     def sum_of_share(share):
         images, part = share
         x_share, gy_share = x[images], gy[images]
-        grad_wt = _SumOfProducts(backend)
+        grad_w = _WeightGradSum(backend, weight)
         for chunk, _, cols in _unfold(backend, x_share, part, weight.nbytes):
-            grad_wt.add(cols, _as_columns(backend, gy_share[chunk]).T)
-        return grad_wt.total
+            grad_w.add(_as_columns(backend, gy_share[chunk]), cols)
+        return grad_w
 
-    grad_wt = _sum_of_shares(backend.map(sum_of_share, _shares(backend, win)))
-    return grad_wt.T.reshape(weight.shape)
+    return _WeightGradSum.of_shares(backend.map(sum_of_share, _shares(backend, win)))
 
 
 def _correlate_by_taps(backend, x, weight, win: Window2d, bias=None):
@@ -324,26 +321,25 @@ def _backward_wide(backend, gy, x, weight, win: Window2d, need_x: bool, need_w: 
     w = weight.reshape(weight.shape[0], -1)
     grad_x = backend.empty(win.input_shape, gy.dtype) if need_x else None
 
-    def compute(share):  # dx of the share's images, and the share's sum of dW^T
+    def compute(share):  # dx of the share's images, and the share's sum of dW
         images, part = share
         gy_share = gy[images]
-        grad_wt = _SumOfProducts(backend)
+        grad_w = _WeightGradSum(backend, weight)
         for chunk, chunk_win, cols in _unfold_wide(backend, x[images], part, weight.nbytes, need_w):
             gy_wide = backend.widen(gy_share[chunk], chunk_win)
             if need_w:
-                grad_wt.add(cols, gy_wide.T)
+                grad_w.add(gy_wide, cols)
             if need_x:
                 backend.xp.matmul(w.T, gy_wide, out=cols)
                 backend.col2im_wide(cols, chunk_win, out=grad_x[images][chunk])
-        return grad_wt.total
+        return grad_w
 
-    grad_wts = backend.map(compute, _shares(backend, win))
-    grad_w = _sum_of_shares(grad_wts).T.reshape(weight.shape) if need_w else None
-    return grad_x, grad_w
+    grad_ws = backend.map(compute, _shares(backend, win))
+    return grad_x, _WeightGradSum.of_shares(grad_ws) if need_w else None
 
 
 def _backward_from_dy(backend, gy, x, weight, dy_win: Window2d, wide: bool, need_x, need_w):
-    """(dx or None, dW or None) of a stride-1 layer with no more output than input
+    """(dx or None, dW or None) of a stride-1 layer with fewer output than input
     channels, both from dy's columns. dx is what it also is, a convolution of dy padded by
     (kh-1-ph, kw-1-pw) with the kernel turned 180 degrees and its in and out channels
     swapped; dW is a product with the same columns::
@@ -356,8 +352,10 @@ def _backward_from_dy(backend, gy, x, weight, dy_win: Window2d, wide: bool, need
     and dW[o, c, i, j] = sum over n, h, w of x[n, c, h, w] * dy[n, o, h - i + ph, w - j + pw].
     The chapter folds C*kh*kw rows back for dx (col2im) and unfolds x's C*kh*kw rows again
     for dW; dy's columns have OC*kh*kw rows, unfolded once for both: less memory traffic
-    where a layer narrows (DenseNet's 32-channel growth layers read 64 to 224), and with
-    OC = C a product over OC*kh*kw instead of OC, which BLAS runs faster. On wide rows
+    where a layer narrows (DenseNet's 32-channel growth layers read 64 to 224: 0.5-0.65x
+    the chapter's time at batch 32, 2 threads). Where OC = C the chapter's way is as fast
+    or faster (ResNet-18's layers from 128 channels: 0.83-0.87x this way's time), as it
+    needs no copy of the kernel turned around, nor of dW turned back. On wide rows
     (``wide``) x is laid out wide too, with zeros in the extra columns, where dx's product
     writes the values it drops.
     """
@@ -511,27 +509,62 @@ def _shares(backend, win: Window2d):
 
 class _SumOfProducts:
     """A share's sum over its chunks of the products ``a @ b`` (dW's, or Winograd's dU),
-    in memory from the backend's pool: the first product is written where the sum is
-    kept, with no zeros to add it to, and each later one into a scratch buffer and added
-    in. A weight's gradient is as large as the weight (9 MiB for ResNet-18's 512-channel
-    layers); in fresh memory every step, each of its pages faults in again, one thread
-    at a time (their 3x3 layers' dW took 25 ms at 2 threads, 27 at 1)."""
+    kept in an array of ``shape`` (by default the product's) from the backend's pool.
+    The first product is written where the sum is kept, with no zeros to add it to, and
+    each later one into a scratch buffer and added in: no temporary per chunk, and a sum
+    that a leaf keeps as its gradient without a copy (engine_room/adopt.py), as the pool
+    handed it out. (ResNet-18's 512-channel 3x3 layer at batch 32, 2 threads: backward
+    43 -> 26 ms.)"""
 
-    def __init__(self, backend):
-        self.backend, self.total, self._scratch = backend, None, None
+    def __init__(self, backend, shape=None):
+        self.backend, self.shape, self.total, self._scratch = backend, shape, None, None
 
     def add(self, a, b) -> None:
         xp = self.backend.xp
         multiply = xp.dot if a.ndim == 2 else xp.matmul  # dot lets go of the GIL: _grad_weight
-        shape = a.shape[:-1] + b.shape[-1:]
+        product_shape = a.shape[:-1] + b.shape[-1:]
         if self.total is None:
-            self.total = self.backend.empty(shape, xp.result_type(a, b))
-            multiply(a, b, out=self.total)
+            self.total = self.backend.empty(self.shape or product_shape, xp.result_type(a, b))
+            multiply(a, b, out=self.total.reshape(product_shape))
             return
         if self._scratch is None:
-            self._scratch = self.backend.empty(shape, self.total.dtype)
+            self._scratch = self.backend.empty(product_shape, self.total.dtype)
         multiply(a, b, out=self._scratch)
-        self.total += self._scratch
+        self.total.reshape(product_shape)[...] += self._scratch
+
+
+class _WeightGradSum:
+    """dW = sum over chunks of dy_cols @ cols^T, a share's sum, in whichever order of the
+    product costs less (dy_cols: (OC, P), cols: (C*kh*kw, P), P the chunk's pixels).
+
+    Small weights take the product transposed, dW^T = cols @ dy_cols^T, which BLAS runs
+    faster with the long C*kh*kw side first (32 outputs from 128 channels, 3 images of
+    24x24 a chunk: 1.3 against 1.9 ms), and a transposing copy after the sum. From
+    DW_IN_LAYOUT_MIN_ELEMENTS the copy costs more than BLAS gains (256 x 256 x 3 x 3: 2.1
+    ms against none; 512 x 512 x 3 x 3, rows of power-of-two strides that thrash the
+    cache: 17 ms), and dW is computed in its own layout."""
+
+    def __init__(self, backend, weight):
+        self.backend, self.weight_shape = backend, weight.shape
+        self.in_layout = weight.size >= tuning.DW_IN_LAYOUT_MIN_ELEMENTS
+        self.sum = _SumOfProducts(backend, weight.shape if self.in_layout else None)
+
+    def add(self, gy_cols, cols) -> None:
+        if self.in_layout:
+            self.sum.add(gy_cols, cols.T)
+        else:
+            self.sum.add(cols, gy_cols.T)
+
+    @staticmethod
+    def of_shares(sums: list[_WeightGradSum]):
+        """dW: the shares' sums added up, laid out as the weight."""
+        total = _sum_of_shares([share.sum.total for share in sums])
+        first = sums[0]
+        if first.in_layout:
+            return total
+        grad_w = first.backend.empty(first.weight_shape, total.dtype)
+        grad_w.reshape(total.shape[1], total.shape[0])[...] = total.T
+        return grad_w
 
 
 def _sum_of_shares(totals):

@@ -44,6 +44,10 @@ WINOGRAD_NARROW_MIN_SIDE = 32
 #: that BLAS runs at full speed, small enough to bound the memory.
 WINOGRAD_CHUNK_BYTES = 16 << 20
 
+#: dW is computed in its own layout, dy @ cols^T, from this many elements; smaller ones
+#: transposed and copied back (engine_room/conv.py, ``_WeightGradSum``).
+DW_IN_LAYOUT_MIN_ELEMENTS = 1 << 18
+
 # ---- the numba backend's team of threads (engine_room/team.py) ----------------------
 #: Work smaller than this runs on the calling thread alone: waking a sleeping worker
 #: costs tens of microseconds (an exp over 200 000 floats ran slower on two threads).
