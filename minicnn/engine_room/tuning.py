@@ -52,13 +52,18 @@ DW_IN_LAYOUT_MIN_ELEMENTS = 1 << 18
 #: Work smaller than this runs on the calling thread alone: waking a sleeping worker
 #: costs tens of microseconds (an exp over 200 000 floats ran slower on two threads).
 PARALLEL_MIN_ELEMENTS = 1 << 18  # a loop: the elements it writes
-PARALLEL_MIN_MULTIPLY_ADDS = 1 << 22  # a matrix product (m, k) @ (k, n): m*k*n
-#: A convolution's share of a batch runs several NumPy calls, and between two of them a
-#: thread waits its turn at the GIL. Once dW's products let go of it (``dot``, not
-#: matmul: engine_room/conv.py) and the single-channel layers ran as direct loops, LeNet's
-#: step at batch 32 (0.6 and 0.5 million elements of columns) went from 3.9 to 3.4 ms
-#: with its layers shared; at 1 << 20 they were not.
-PARALLEL_MIN_COLUMNS = 1 << 18  # a convolution: the elements of its im2col columns
+#: A matrix product (m, k) @ (k, n) of at least this many multiply-adds m*k*n; and a
+#: convolution whose im2col columns have at least PARALLEL_MIN_COLUMNS elements. Below
+#: these a layer's arrays fit in one core's cache, and halves of them written on two
+#: cores cost the next operation more than the second core saved. On an Intel Xeon
+#: (2 cores, SkylakeX BLAS kernels), LeNet-BN's step at batch 32, whose second layer has
+#: 0.3 million elements of columns, ran 1.24x the 1-thread time at 2 threads with 1 << 18
+#: and 1 << 22, 0.99x with these (3.6 ms; LeNet: 1.10x and 0.99x), while at batch 256 both
+#: networks keep the second core's gain (0.67x and 0.72x the 1-thread time). An AMD EPYC
+#: had shared LeNet's layers at 1 << 18 for a gain (3.9 -> 3.4 ms): a loss on one machine
+#: counts more than a missed gain on another.
+PARALLEL_MIN_MULTIPLY_ADDS = 1 << 24
+PARALLEL_MIN_COLUMNS = 1 << 20
 #: The sigmoid's three passes (-|x|, NumPy's exp, the division) run a block of this many
 #: elements at a time, which stays in cache from one pass to the next (smaller blocks
 #: cost more calls than they save: 16 K elements ran 1.7x slower than unblocked).
