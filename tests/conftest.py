@@ -62,7 +62,6 @@ def threads(request, backend, monkeypatch):
 
     monkeypatch.setattr(tuning, "PARALLEL_MIN_ELEMENTS", 0)
     monkeypatch.setattr(tuning, "PARALLEL_MIN_MULTIPLY_ADDS", 0)
-    monkeypatch.setattr(tuning, "PARALLEL_MIN_COLUMNS", 0)
     size = team.size
     team.resize(request.param)
     yield request.param

@@ -40,7 +40,7 @@ def numba_backend(request, monkeypatch):
     """The numba backend, on one thread and with its work shared out among a team of 3
     even at these tiny sizes (uneven shares of the batch)."""
     pytest.importorskip("numba", reason="needs Numba (pip install -e '.[numba]')")
-    for name in ("PARALLEL_MIN_ELEMENTS", "PARALLEL_MIN_MULTIPLY_ADDS", "PARALLEL_MIN_COLUMNS"):
+    for name in ("PARALLEL_MIN_ELEMENTS", "PARALLEL_MIN_MULTIPLY_ADDS"):
         monkeypatch.setattr(tuning, name, 0)
     with mc.use_backend("numba") as backend:
         size = backend.team.size

@@ -131,7 +131,7 @@ class FastConv2d:
                 cols = backend.matmul(w.T, _as_columns(backend, gy_share[chunk]))
                 backend.col2im(cols, chunk_win, out=grad_x_share[chunk])
 
-        backend.map(compute, _shares(backend, win))
+        backend.map(compute, _shares(backend, win, weight.shape[0]))
         return grad_x
 
     def _dy_window(self, out_channels, kh, kw) -> Window2d:
@@ -161,7 +161,7 @@ def _correlate(backend, x, weight, win: Window2d, bias=None):
             out = out.reshape(w.shape[0], chunk_win.n, win.oh, win.ow)
             y_share[chunk] = out.transpose(1, 0, 2, 3)
 
-    backend.map(compute, _shares(backend, win))
+    backend.map(compute, _shares(backend, win, weight.shape[0]))
     return y
 
 
@@ -183,7 +183,7 @@ def _grad_weight(backend, gy, x, weight, win: Window2d):
             grad_w.add(_as_columns(backend, gy_share[chunk]), cols)
         return grad_w
 
-    return _WeightGradSum.of_shares(backend.map(sum_of_share, _shares(backend, win)))
+    return _WeightGradSum.of_shares(backend.map(sum_of_share, _shares(backend, win, weight.shape[0])))
 
 
 def _correlate_by_taps(backend, x, weight, win: Window2d, bias=None):
@@ -209,7 +209,7 @@ def _correlate_by_taps(backend, x, weight, win: Window2d, bias=None):
             if bias is not None:
                 y_share[chunk] += bias.reshape(-1, 1, 1)
 
-    backend.map(compute, _shares(backend, win))
+    backend.map(compute, _shares(backend, win, weight.shape[0]))
     return y
 
 
@@ -230,7 +230,7 @@ def _correlate_direct(backend, x, weight, win: Window2d, bias=None):
         images, part = share
         backend.correlate_direct(backend._pad(x[images], part), weight, bias, y[images])
 
-    backend.map(compute, _shares(backend, win))
+    backend.map(compute, _shares(backend, win, weight.shape[0]))
     return y
 
 
@@ -244,7 +244,7 @@ def _grad_weight_direct(backend, gy, x, weight, win: Window2d):
         images, part = share
         return backend.grad_weight_direct(backend._pad(x[images], part), gy[images], weight.shape)
 
-    return sum(backend.map(sum_of_share, _shares(backend, win)))
+    return sum(backend.map(sum_of_share, _shares(backend, win, weight.shape[0])))
 
 
 def tap_sum(backend, z, win: Window2d, out=None):
@@ -302,7 +302,7 @@ def _correlate_wide(backend, x, weight, win: Window2d, bias=None):
         for chunk, _, cols in _unfold_wide(backend, x[images], part, w.nbytes):
             backend.narrow(backend.matmul(w, cols), bias, out=y_share[chunk])
 
-    backend.map(compute, _shares(backend, win))
+    backend.map(compute, _shares(backend, win, weight.shape[0]))
     return y
 
 
@@ -334,7 +334,7 @@ def _backward_wide(backend, gy, x, weight, win: Window2d, need_x: bool, need_w: 
                 backend.col2im_wide(cols, chunk_win, out=grad_x[images][chunk])
         return grad_w
 
-    grad_ws = backend.map(compute, _shares(backend, win))
+    grad_ws = backend.map(compute, _shares(backend, win, weight.shape[0]))
     return grad_x, _WeightGradSum.of_shares(grad_ws) if need_w else None
 
 
@@ -380,7 +380,7 @@ def _backward_from_dy(backend, gy, x, weight, dy_win: Window2d, wide: bool, need
                 grad_x_share[chunk] = out.transpose(1, 0, 2, 3)
         return product.total
 
-    products = backend.map(compute, _shares(backend, dy_win))
+    products = backend.map(compute, _shares(backend, dy_win, in_channels))
     grad_w = None
     if need_w:
         taps = _sum_of_shares(products).reshape(out_channels, kh, kw, in_channels)[:, ::-1, ::-1]
@@ -456,7 +456,7 @@ def _correlate_winograd(backend, x, weight, win: Window2d, alg: winograd.Algorit
             if bias is not None:
                 y_share[chunk] += bias.reshape(-1, 1, 1)
 
-    backend.map(compute, _shares(backend, win))
+    backend.map(compute, _shares(backend, win, weight.shape[0]))
     return y
 
 
@@ -486,7 +486,7 @@ def _winograd_backward(backend, gy, x, weight, win: Window2d, alg, need_x, need_
                 grad_x[images][chunk] = backend.winograd_input_grad(grad_v, chunk_win, alg)
         return grad_u.total
 
-    grad_us = backend.map(compute, _shares(backend, win))
+    grad_us = backend.map(compute, _shares(backend, win, weight.shape[0]))
     grad_w = winograd.transform_weight_grad(xp, _sum_of_shares(grad_us), alg) if need_w else None
     return grad_x, grad_w
 
@@ -499,11 +499,13 @@ def _winograd_chunks(win: Window2d, alg, out_channels: int, itemsize: int):
 
 
 # ---- chunks and shares --------------------------------------------------------------
-def _shares(backend, win: Window2d):
+def _shares(backend, win: Window2d, rows: int):
     """(slice of images, their window): the batch cut into one share per thread of the
-    backend (one share, the whole batch, on one thread or for a small layer)."""
-    columns = win.c * win.kh * win.kw * win.n * win.oh * win.ow
-    for start, stop in backend.conv_shares(win.n, columns):
+    backend (one share, the whole batch, on one thread or for a small layer), for
+    products of ``rows`` rows with the columns of ``win``: their multiply-adds measure the
+    work (the layer's OC * C*kh*kw * N*OH*OW, whichever the window's channels are)."""
+    multiply_adds = rows * win.c * win.kh * win.kw * win.n * win.oh * win.ow
+    for start, stop in backend.conv_shares(win.n, multiply_adds):
         yield slice(start, stop), replace(win, n=stop - start)
 
 

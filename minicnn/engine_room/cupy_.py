@@ -85,7 +85,7 @@ class CupyBackend(NumpyBackend):
     def conv2d_plan(self, win: Window2d, weight_shape):
         return conv.plan(self, win, weight_shape)
 
-    def conv_shares(self, count: int, columns: int) -> list[tuple[int, int]]:
+    def conv_shares(self, count: int, multiply_adds: int) -> list[tuple[int, int]]:
         return [(0, count)]  # one stream: the whole batch
 
     def map(self, fn, items) -> list:

@@ -773,10 +773,10 @@ class NumbaBackend(NumpyBackend):
         """The engine room's algorithm for this layer (engine_room/conv.py)."""
         return conv.plan(self, win, weight_shape)
 
-    def conv_shares(self, count: int, columns: int) -> list[tuple[int, int]]:
-        """A convolution's batch of ``count`` images, whose im2col has ``columns``
-        elements, cut into one (start, stop) per thread of the team."""
-        return self.team.parts(count, columns, tuning.PARALLEL_MIN_COLUMNS)
+    def conv_shares(self, count: int, multiply_adds: int) -> list[tuple[int, int]]:
+        """A convolution's batch of ``count`` images, whose products take
+        ``multiply_adds``, cut into one (start, stop) per thread of the team."""
+        return self.team.parts(count, multiply_adds, tuning.PARALLEL_MIN_MULTIPLY_ADDS)
 
     def matmul(self, a, b):
         """``a @ b`` (matrices, or stacks of them), its columns shared out among the team

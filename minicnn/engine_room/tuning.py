@@ -52,18 +52,18 @@ DW_IN_LAYOUT_MIN_ELEMENTS = 1 << 18
 #: Work smaller than this runs on the calling thread alone: waking a sleeping worker
 #: costs tens of microseconds (an exp over 200 000 floats ran slower on two threads).
 PARALLEL_MIN_ELEMENTS = 1 << 18  # a loop: the elements it writes
-#: A matrix product (m, k) @ (k, n) of at least this many multiply-adds m*k*n; and a
-#: convolution whose im2col columns have at least PARALLEL_MIN_COLUMNS elements. Below
-#: these a layer's arrays fit in one core's cache, and halves of them written on two
-#: cores cost the next operation more than the second core saved. On an Intel Xeon
-#: (2 cores, SkylakeX BLAS kernels), LeNet-BN's step at batch 32, whose second layer has
-#: 0.3 million elements of columns, ran 1.24x the 1-thread time at 2 threads with 1 << 18
-#: and 1 << 22, 0.99x with these (3.6 ms; LeNet: 1.10x and 0.99x), while at batch 256 both
-#: networks keep the second core's gain (0.67x and 0.72x the 1-thread time). An AMD EPYC
-#: had shared LeNet's layers at 1 << 18 for a gain (3.9 -> 3.4 ms): a loss on one machine
-#: counts more than a missed gain on another.
+#: A matrix product (m, k) @ (k, n) of at least this many multiply-adds m*k*n, and a
+#: convolution's batch whose products take as many (OC * C*kh*kw * N*OH*OW). Below it a
+#: layer's arrays fit in one core's cache, and halves of them written on two cores cost
+#: the next operation more than the second core saved. On an Intel Xeon (2 cores,
+#: SkylakeX BLAS kernels), LeNet-BN's step at batch 32, whose second layer takes 4.9
+#: million, ran 1.24x the 1-thread time at 2 threads when its layers were shared, 0.99x
+#: unshared (3.6 ms; LeNet: 1.10x and 0.99x), while at batch 256 both networks keep the
+#: second core's gain (0.67x and 0.72x the 1-thread time). (An AMD EPYC had gained from
+#: sharing LeNet's layers at batch 32, 3.9 -> 3.4 ms: a loss on one machine counts more
+#: than a missed gain on another.) Counted in elements of im2col's columns, as it once
+#: was, the threshold had left GoogLeNet's 1x1 layers on 12x12 maps on one thread.
 PARALLEL_MIN_MULTIPLY_ADDS = 1 << 24
-PARALLEL_MIN_COLUMNS = 1 << 20
 #: The sigmoid's three passes (-|x|, NumPy's exp, the division) run a block of this many
 #: elements at a time, which stays in cache from one pass to the next (smaller blocks
 #: cost more calls than they save: 16 K elements ran 1.7x slower than unblocked).
