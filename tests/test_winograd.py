@@ -49,13 +49,16 @@ def numba_backend(request, monkeypatch):
         backend.team.resize(size)
 
 
-@pytest.fixture
-def always_winograd(monkeypatch):
-    """Every 3x3 and 5x5 stride-1 conv2d by Winograd on the numba backend, and its
-    transformed tiles a few images at a time (dU summed over several chunks)."""
+@pytest.fixture(params=["backward-too", "forward-only"])
+def always_winograd(request, monkeypatch):
+    """Every 3x3 and 5x5 stride-1 conv2d by Winograd on the numba backend, forward, and
+    backward too or (3x3) by im2col, and its transformed tiles a few images at a time
+    (dU summed over several chunks)."""
     monkeypatch.setattr(tuning, "WINOGRAD_MIN_CHANNELS", 1)
     monkeypatch.setattr(tuning, "WINOGRAD_MIN_SIDE", 1)
-    monkeypatch.setattr(tuning, "WINOGRAD_NARROW_MIN_SIDE", 1)
+    backward_too = request.param == "backward-too"
+    monkeypatch.setattr(tuning, "WINOGRAD_NARROW_MIN_SIDE", 1 if backward_too else 2**30)
+    monkeypatch.setattr(tuning, "WINOGRAD_WIDE_CHANNELS", 1 if backward_too else 2**30)
     monkeypatch.setattr(tuning, "WINOGRAD_CHUNK_BYTES", 1)  # one image per chunk
 
 
@@ -187,24 +190,34 @@ def test_float32_stays_float32_and_close_to_the_loops(numba_backend, always_wino
 
 
 def test_which_layers_numba_computes_by_winograd():
-    """3x3 stride-1 layers with enough channels and output; never on the NumPy reference."""
+    """3x3 and 5x5 stride-1 layers with enough channels and output, forward; backward too
+    for 5x5 and for wide or large 3x3 layers; never on the NumPy reference."""
     pytest.importorskip("numba", reason="needs Numba (pip install -e '.[numba]')")
 
-    def uses_winograd(backend, x_shape, out_channels, kernel=3, stride=1, padding=1):
+    def plan(backend, x_shape, out_channels, kernel=3, stride=1, padding=1):
         win = Window2d.of("test", x_shape, kernel, stride, padding)
-        return engine_conv._winograd_algorithm(get_backend(backend), win, out_channels)
+        weight_shape = (out_channels, x_shape[1], kernel, kernel)
+        return engine_conv.plan(get_backend(backend), win, weight_shape)
 
-    assert uses_winograd("numba", (2, 64, 56, 56), 128) is winograd.F2x2_3x3  # VGG's
-    assert uses_winograd("numba", (2, 256, 12, 12), 384) is winograd.F2x2_3x3  # AlexNet's
-    assert uses_winograd("numba", (2, 96, 32, 32), 256, kernel=5, padding=2) is winograd.F2x2_5x5
-    assert not uses_winograd("numpy", (2, 64, 56, 56), 128)
-    assert not uses_winograd("numba", (2, 64, 56, 56), 128, stride=2)
-    assert not uses_winograd("numba", (2, 64, 56, 56), 128, kernel=7, padding=3)
-    assert not uses_winograd("numba", (2, 64, 24, 24), 64)  # narrow, on ResNet's small maps
-    assert not uses_winograd("numba", (2, 256, 6, 6), 256)  # a 6x6 output
-    assert not uses_winograd("numba", (2, 1, 28, 28), 64)  # a first layer
-    assert not uses_winograd("numba", (2, 128, 24, 24), 32)  # DenseNet's growth layers
-    assert not uses_winograd("numba", (2, 512, 3, 3), 512)  # a 3x3 output
+    def uses_winograd(*args, **kwargs):  # forward, and backward
+        fast = plan(*args, **kwargs)
+        return fast.winograd, fast.winograd_backward
+
+    f3, f5 = winograd.F2x2_3x3, winograd.F2x2_5x5
+    assert uses_winograd("numba", (2, 64, 56, 56), 128) == (f3, f3)  # VGG's: large maps
+    assert uses_winograd("numba", (2, 256, 12, 12), 384) == (f3, f3)  # AlexNet's: wide
+    assert uses_winograd("numba", (2, 96, 26, 26), 256, kernel=5, padding=2) == (f5, f5)
+    assert uses_winograd("numba", (2, 64, 24, 24), 64) == (f3, None)  # ResNet-18's
+    assert uses_winograd("numba", (2, 128, 12, 12), 192) == (f3, None)  # GoogLeNet's
+    assert plan("numba", (2, 64, 24, 24), 64).description == "Winograd F(2x2, 3x3), backward by im2col"
+    assert plan("numba", (2, 64, 24, 24), 64).grad_input_algorithm == "col2im"
+    assert not any(uses_winograd("numpy", (2, 64, 56, 56), 128))
+    assert not any(uses_winograd("numba", (2, 64, 56, 56), 128, stride=2))
+    assert not any(uses_winograd("numba", (2, 64, 56, 56), 128, kernel=7, padding=3))
+    assert not any(uses_winograd("numba", (2, 256, 6, 6), 256))  # a 6x6 output
+    assert not any(uses_winograd("numba", (2, 1, 28, 28), 64))  # a first layer
+    assert not any(uses_winograd("numba", (2, 128, 24, 24), 32))  # DenseNet's growth layers
+    assert not any(uses_winograd("numba", (2, 512, 3, 3), 512))  # a 3x3 output
 
 
 def test_generated_kernels_are_up_to_date():

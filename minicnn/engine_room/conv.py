@@ -19,7 +19,8 @@ dx as a convolution        stride 1, fewer output than input channels: dx is dy
                            with the same columns of dy (:func:`_backward_from_dy`)
 Winograd F(2x2, 3x3),      a backend with ``conv_winograd`` (numba's), 3x3 and 5x5 stride-1
 Winograd F(2x2, 5x5)       layers wide enough: 16/36 and 36/100 of the multiplications
-                           (engine_room/winograd.py)
+                           (engine_room/winograd.py); backward too for 5x5, and for 3x3
+                           where wider or larger still, else as im2col's
 direct                     a backend with ``conv_direct`` (numba's), stride 1, one input
                            channel (every network's first layer on Fashion-MNIST that is
                            not strided: LeNet's, VGG's): loops over the taps, no columns
@@ -54,13 +55,16 @@ class FastConv2d:
         out_channels, _, kh, kw = weight_shape
         stride_1 = (win.sh, win.sw) == (1, 1)
         self.winograd = _winograd_algorithm(backend, win, out_channels)
+        pays = self.winograd and _winograd_backward_pays(win, out_channels, self.winograd)
+        self.winograd_backward = self.winograd if pays else None
         self.direct = getattr(backend, "conv_direct", False) and stride_1 and win.c == 1
         self.by_taps = stride_1 and kh * kw > 1 and out_channels < win.c
         self.dx_as_convolution = stride_1 and win.ph < kh and win.pw < kw and out_channels < win.c
         # im2col's layout for dW and col2im's dx where the layer has im2col's columns, and
         # for y too where the product is small beside the unfolding (few output channels)
-        self.wide = not (self.winograd or self.direct) and _on_wide_rows(backend, win)
-        self.wide_forward = self.wide and out_channels <= tuning.WIDE_ROWS_FORWARD_MAX_CHANNELS
+        self.wide = not (self.winograd_backward or self.direct) and _on_wide_rows(backend, win)
+        self.wide_forward = (self.wide and not self.winograd
+                             and out_channels <= tuning.WIDE_ROWS_FORWARD_MAX_CHANNELS)
         self.dx_wide = self.dx_as_convolution and _on_wide_rows(
             backend, self._dy_window(out_channels, kh, kw))  # fmt: skip
 
@@ -78,16 +82,20 @@ class FastConv2d:
     @property
     def grad_input_algorithm(self) -> str:
         """How dx is computed: "col2im", "convolution of dy" or Winograd's adjoint."""
-        if self.winograd:
-            return f"Winograd {self.winograd}"
+        if self.winograd_backward:
+            return f"Winograd {self.winograd_backward}"
         return "convolution of dy" if self.dx_as_convolution else "col2im"
 
     @property
     def description(self) -> str:
-        """Forward's algorithm, and backward's for dx where it is not the forward's
-        adjoint: "taps, dx by conv" (mc.summary's column)."""
-        if self.dx_as_convolution and not self.winograd:
+        """Forward's algorithm, and backward's where it is not the forward's adjoint:
+        "taps, dx by conv", "Winograd F(2x2, 3x3), backward by im2col" (mc.summary's column)."""
+        if self.winograd_backward:
+            return self.algorithm
+        if self.dx_as_convolution:
             return f"{self.algorithm}, dx by conv"
+        if self.winograd:
+            return f"{self.algorithm}, backward by im2col"
         return self.algorithm
 
     def forward(self, x, weight, bias=None):
@@ -103,8 +111,9 @@ class FastConv2d:
     def backward(self, gy, x, weight, need_x: bool, need_w: bool):
         """(dx or None, dW or None)."""
         backend, win = self.backend, self.win
-        if self.winograd:
-            return _winograd_backward(backend, gy, x, weight, win, self.winograd, need_x, need_w)
+        if self.winograd_backward:
+            alg = self.winograd_backward
+            return _winograd_backward(backend, gy, x, weight, win, alg, need_x, need_w)
         if self.dx_as_convolution:  # both from dy's columns
             out_channels, _, kh, kw = weight.shape
             dy_win = self._dy_window(out_channels, kh, kw)
@@ -428,13 +437,21 @@ def _unfold_wide(backend, x, win: Window2d, weight_bytes: int, unfold: bool = Tr
 
 # ---- Winograd -------------------------------------------------------------------------
 def _winograd_algorithm(backend, win: Window2d, out_channels: int) -> winograd.Algorithm | None:
-    """The Winograd algorithm to compute this layer with, or None."""
+    """The Winograd algorithm to compute this layer's forward pass with, or None."""
     algorithm = winograd.choose(win) if getattr(backend, "conv_winograd", False) else None
     channels, side = min(win.c, out_channels), min(win.oh, win.ow)
-    large = channels >= tuning.WINOGRAD_WIDE_CHANNELS or side >= tuning.WINOGRAD_NARROW_MIN_SIDE
-    if algorithm is None or channels < tuning.WINOGRAD_MIN_CHANNELS or not large:
+    if algorithm is None or channels < tuning.WINOGRAD_MIN_CHANNELS:
         return None
     return algorithm if side >= tuning.WINOGRAD_MIN_SIDE else None
+
+
+def _winograd_backward_pays(win: Window2d, out_channels: int, alg: winograd.Algorithm) -> bool:
+    """Whether a Winograd layer's backward is Winograd's too (else im2col's): a 5x5
+    kernel's always (its im2col and col2im move 25/9 of a 3x3's), a 3x3's where wide or
+    large enough."""
+    channels, side = min(win.c, out_channels), min(win.oh, win.ow)
+    large = channels >= tuning.WINOGRAD_WIDE_CHANNELS or side >= tuning.WINOGRAD_NARROW_MIN_SIDE
+    return alg.r >= 5 or large
 
 
 def _correlate_winograd(backend, x, weight, win: Window2d, alg: winograd.Algorithm, bias=None):

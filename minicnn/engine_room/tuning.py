@@ -28,16 +28,20 @@ POINTWISE_MIN_PIXELS = 64
 #: Winograd pays for its transforms when its products are large: both channel counts at
 #: least this ...
 WINOGRAD_MIN_CHANNELS = 64
-#: ... an output at least this many pixels on each side (256 -> 256 on 6x6 maps ran
-#: 0.80x the time by im2col forward, 0.94x backward) ...
+#: ... and an output at least this many pixels on each side (256 -> 256 on 6x6 maps ran
+#: 0.94-0.98x the time by im2col forward, 512 -> 512 on 3x3 maps 0.47x). Forward, on an
+#: Intel Xeon at 2 threads (SkylakeX BLAS kernels; alternated, best of 12), Winograd's
+#: time over im2col's from 64 channels on 12x12 maps up: 0.67 (ResNet-18's 64 -> 64 on
+#: 24x24 at batch 32, 7.8 against 11.6 ms), 0.86-0.91 (128 -> 128, 96 -> 128, 128 -> 192
+#: on 12x12), 0.97 (GoogLeNet's 64 -> 192 on 24x24), 0.80 (AlexNet's 5x5, 96 -> 256 on
+#: 26x26). On a day the same machine's BLAS ran at half speed (134 against 287 GFLOP/s),
+#: im2col had won forward below 256 channels and 32x32 maps: its products the larger part.
 WINOGRAD_MIN_SIDE = 8
-#: ... and, unless both channel counts are at least WINOGRAD_WIDE_CHANNELS, an output at
-#: least WINOGRAD_NARROW_MIN_SIDE on each side. Timed at 2 threads, best of 4-12
-#: alternated, im2col's time over Winograd's, forward and backward: 0.67-0.97 and
-#: 0.65-0.77 from 64 to 192 channels on 6x6 to 24x24 maps (ResNet-18's 64 -> 64 on 24x24
-#: at batch 32: 20.0/30.7 ms against 20.6/47.6; GoogLeNet's 3x3 layers); 1.04-1.31 and
-#: 1.3-1.5 from 256 channels up (AlexNet's 384 -> 384 on 12x12: 88/184 ms against
-#: 101/269), and 1.15-1.29 forward on VGG's 56x56 and 112x112 maps from 64 channels.
+#: Backward, a 3x3 layer's Winograd adjoints pay only from WINOGRAD_WIDE_CHANNELS on both
+#: sides or an output WINOGRAD_NARROW_MIN_SIDE a side (AlexNet's 384 -> 384 on 12x12:
+#: 184 ms against 269 by im2col); from 64 to 192 channels on 12x12 and 24x24 maps they
+#: ran 0.97-1.1x im2col's time, which computes those layers' backward. A 5x5 layer's
+#: always pay (AlexNet's 96 -> 256 on 26x26: 173 against 219-227 ms).
 WINOGRAD_WIDE_CHANNELS = 256
 WINOGRAD_NARROW_MIN_SIDE = 32
 #: Winograd's transformed tiles, a chunk of images at a time: large enough for products
