@@ -3,6 +3,7 @@
     python benchmarks/bench_nets.py --rounds 3                     # every network, as shipped
     python benchmarks/bench_nets.py --nets lenet,resnet18 --batch 32 --repeat 5
     python benchmarks/bench_nets.py --threads 1 --clock cpu        # the 1-thread diagnosis
+    python benchmarks/bench_nets.py --versus-one-thread --no-torch # default threads over 1
 
 A step is what training does per batch: zero the gradients, forward, cross-entropy
 loss, backward, SGD update, on float32 random images at the book's resolution (batch
@@ -18,6 +19,9 @@ default threads (all the cores this process may use), timed by the wall clock. W
 ``--threads N`` every engine gets N threads instead (the thread variables, BLAS,
 ``mc.set_num_threads``, ``torch.set_num_threads``): with ``--threads 1 --clock cpu``,
 a diagnosis of single-core speed that neighbours on a shared machine barely move.
+``--versus-one-thread`` also times each minicnn engine with 1 thread (the thread
+variables set to 1, in processes of their own, in turn with the default's in every
+round), and adds the column "default / 1 thread": above 1, more threads were slower.
 
 The lower limit of a step is 3 x its forward FLOPs (forward, and backward's two
 products per layer) at the float32 GEMM rate measured here; "of limit" is that time
@@ -127,10 +131,13 @@ def _pooled_bytes(engine: str) -> int:
 
 
 # ---- the driver: one fresh process per measurement ------------------------------------
-def run_worker(engine, name, batch, mode, args) -> dict:
+def run_worker(engine, name, batch, mode, args, threads=None) -> dict:
+    """Run one measurement in a fresh process, on ``threads`` (default: ``--threads``, or
+    the engine's own default)."""
     command = [sys.executable, __file__, "--worker", engine, name, str(batch), mode,
                "--warmup", str(args.warmup), "--repeat", str(args.repeat), "--clock", args.clock]  # fmt: skip
-    env = dict(os.environ, **(common.thread_env(args.threads) if args.threads else {}))
+    threads = threads or args.threads
+    env = dict(os.environ, **(common.thread_env(threads) if threads else {}))
     env.update(common.MEMORY_ENV if mode == "memory" else {})
     result = subprocess.run(command, capture_output=True, text=True, env=env)
     if result.returncode != 0:
@@ -173,6 +180,11 @@ def main(argv=None) -> None:
         default="wall",
         help="cpu: process CPU time (steady on a shared machine, with --threads 1)",
     )
+    parser.add_argument(
+        "--versus-one-thread",
+        action="store_true",
+        help="also time minicnn's engines on 1 thread: the default's time over it",
+    )
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument(
         "--worker", nargs=4, metavar=("ENGINE", "NET", "BATCH", "MODE"), help=argparse.SUPPRESS
@@ -203,15 +215,19 @@ def main(argv=None) -> None:
     for name, batch in cases:
         limit_s = 3 * forward_flops(name, batch) / rate
         seconds = {engine: [] for engine in engines}
+        one_thread = {engine: [] for engine in engines if engine != "torch"}
         for _ in range(args.rounds):  # engines in turn, so that a neighbour's burst hits all
             for engine in engines:
                 seconds[engine] += run_worker(engine, name, batch, "time", args)["seconds"]
+                if args.versus_one_thread and engine in one_thread:
+                    one_thread[engine] += run_worker(engine, name, batch, "time", args, 1)["seconds"]
         for engine in engines:
             peak = run_worker(engine, name, batch, "memory", args)["peak_bytes"] if memory else None
             results.append({
                 "net": name, "batch": batch, "resolution": RESOLUTIONS[name], "engine": engine,
                 "median_s": common.median(seconds[engine]), "seconds": seconds[engine],
                 "peak_bytes": peak, "limit_s": limit_s,
+                "one_thread_s": common.median(one_thread[engine]) if one_thread.get(engine) else None,
             })  # fmt: skip
             print(f"  {name} b{batch} {engine}: {results[-1]['median_s'] * 1e3:.1f} ms"
                   + (f", peak {peak / 2**20:.0f} MB" if peak is not None else ""),
@@ -256,6 +272,11 @@ def table(results: list[dict]) -> str:
         ])  # fmt: skip
     headers = ["network", "batch", "res", "engine", "ms/step", "images/s", "time / torch",
                "peak MB", "memory / torch", "limit ms", "of limit"]  # fmt: skip
+    if any(r.get("one_thread_s") for r in results):
+        headers += ["1 thread ms", "default / 1 thread"]
+        for row, r in zip(rows, results, strict=True):
+            one = r.get("one_thread_s")
+            row += [f"{one * 1e3:.1f}", f"{r['median_s'] / one:.2f}"] if one else ["-", "-"]
     return common.markdown_table(headers, rows)
 
 
