@@ -455,7 +455,7 @@ def test_elementwise_loops_take_strided_views_through_numpy(name):
 def test_warm_up_reports_every_kernel():
     seconds = NUMBA.warm_up()
     assert set(seconds) == {
-        "col2im", "max_pool2d", "max_pool2d_backward", "window_sum",
+        "im2col", "col2im", "max_pool2d", "max_pool2d_backward", "window_sum",
         "window_sum_backward", "batch_norm_stats", "batch_norm_apply", "batch_norm_sums",
         "batch_norm_grad", "relu", "relu_backward", "sigmoid", "sigmoid_backward", "axpy",
         "tap_sum", "winograd F(2x2, 3x3)", "winograd F(2x2, 5x5)", "window_sum_2x2", "direct",
