@@ -10,10 +10,18 @@ reference's im2col on the CPU's BLAS. Where a network amplifies round-off (batch
 over the 2 to 8 values per channel of these tiny inputs), float32 gradients then differ
 by as much as float32 differs from float64: 1.5 % of the first conv's gradient in
 ResNet-18. There the backend is held to the reference's own float32 accuracy: its error
-against the float64 step at most 4 times NumPy's (10 times in DenseNet, measured 8:
-its batch norms see 2 values per channel), give or take 1e-5 of the values' scale
-(with the reference switch on, the CPU backends agree exactly). A wrong kernel errs by
-the size of the values themselves."""
+against the float64 step at most 4 times NumPy's, give or take 1e-5 of the values'
+scale. A wrong kernel errs by the size of the values themselves.
+
+That holds with the reference switch on too, in float32 where a network has batch norm:
+the numba backend then computes the same algorithms, but its batch-norm sums (compiled
+from BATCH_NORM_MIN_COUNT values per channel) add in another order, and OpenBLAS rounds
+a product differently on 1 thread and on 2 with some of its kernels (Haswell's, on an
+AMD EPYC). Elsewhere the CPU backends agree to 1e-5.
+
+DenseNet runs at 37 pixels, not at the 29 that leave its last stage 1x1: there its last
+batch norm sees 2 values per channel, and float32 round-off is amplified so much that
+two orders of summation differed from float64 by 27 times each other's error."""
 
 import numpy
 import pytest
@@ -25,11 +33,12 @@ OTHER_BACKENDS = [name for name in minicnn.backend._REGISTRY if name != "numpy"]
 
 SIZES = {  # the smallest input that leaves every stage at least 2x2 (see test_models.py)
     "lenet": 28, "lenet_bn": 28, "alexnet": 193, "vgg11": 224, "nin": 67,
-    "googlenet": 33, "resnet18": 33, "densenet": 29,
+    "googlenet": 33, "resnet18": 33, "densenet": 37,
 }  # fmt: skip
 TOLERANCE = {numpy.float64: 1e-12, numpy.float32: 1e-5}
 GPU_FLOAT64 = 1e-10  # cuBLAS and CuPy's reductions sum in other orders than the CPU's
-FLOAT32_FACTOR = {"densenet": 10}  # the others: 4 (see the module's docstring)
+FLOAT32_FACTOR = 4  # see the module's docstring
+BATCH_NORM_MODELS = ("lenet_bn", "resnet18", "densenet")
 
 
 def training_step(backend_name, model, dtype, reference=False):
@@ -85,7 +94,7 @@ def test_training_step_equals_the_numpy_backend(backend_name, model, dtype, algo
     assert actual.keys() == expected.keys()
     on_gpu = mc.get_backend(backend_name).device != "cpu"
     rtol = GPU_FLOAT64 if dtype == numpy.float64 and on_gpu else TOLERANCE[dtype]
-    if dtype == numpy.float32 and (on_gpu or not reference):
+    if dtype == numpy.float32 and (on_gpu or not reference or model in BATCH_NORM_MODELS):
         assert_as_accurate(actual, expected, training_step("numpy", model, numpy.float64), model)
         return
     largest = largest_of_each_kind(expected)
@@ -112,8 +121,7 @@ def assert_as_accurate(actual, reference, truth, model):
     for key in truth:
         error = numpy.abs(actual[key] - truth[key]).max(initial=0.0)
         reference_error = numpy.abs(reference[key] - truth[key]).max(initial=0.0)
-        factor = FLOAT32_FACTOR.get(model, 4)
-        allowed = factor * reference_error + 1e-5 * largest[key.split()[0]]
+        allowed = FLOAT32_FACTOR * reference_error + 1e-5 * largest[key.split()[0]]
         assert error <= allowed, (
             f"{model} {key}: {error:.3g} from float64, NumPy's float32 {reference_error:.3g}"
         )
