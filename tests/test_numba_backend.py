@@ -40,6 +40,10 @@ POOL_CASES = {
     "non-square": ((1, 2, 7, 10), (2, 4), (1, 3), (1, 2)),
     "one-channel-batch1": ((1, 1, 5, 5), (3, 3), (1, 1), (1, 1)),
     "kernel-is-padded-input": ((2, 2, 3, 4), (5, 6), (1, 1), (1, 1)),
+    # output rows of 8 and more: the max pool's rows as stride phases (numba_._max_pool2d)
+    "wide-rows-3x3-s2-p1": ((2, 2, 5, 19), (3, 3), (2, 2), (1, 1)),
+    "wide-rows-s1": ((1, 2, 4, 12), (3, 3), (1, 1), (1, 1)),
+    "wide-rows-non-square-s3": ((1, 2, 6, 30), (2, 5), (1, 3), (1, 2)),
 }
 
 
@@ -131,10 +135,12 @@ def test_max_pool2d_ties_pick_the_first_maximum(case):
         assert (argmax == 0).all()
 
 
-def test_max_pool2d_nan_wins_like_numpy():
-    win = window((1, 1, 4, 4), (2, 2), (1, 1), (0, 0))
+@pytest.mark.parametrize("width", [4, 12], ids=["short-rows", "wide-rows"])
+def test_max_pool2d_nan_wins_like_numpy(width):
+    win = window((1, 1, 4, width), (2, 2), (1, 1), (0, 0))
     x = random(win.input_shape, np.float64)
     x[0, 0, 1, 2] = np.nan
+    x[0, 0, 2, 2:4] = np.nan  # a second NaN in a window that has one already
     y, argmax = NUMBA.max_pool2d(x, win)
     y_ref, argmax_ref = NUMPY.max_pool2d(x, win)
     np.testing.assert_array_equal(y, y_ref)  # NaNs compare equal here

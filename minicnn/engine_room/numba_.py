@@ -358,36 +358,74 @@ def _max_pool2d(x, y, argmax, kh, kw, sh, sw, ph, pw):
 
     in two passes, since a window's maximum is the maximum of its rows' maxima: first,
     for every input row h, the maximum over each window's columns (``row_max[h, ow]``,
-    at column ``row_arg[h, ow]``); then, per output, the maximum of kh of those. That is
-    kh + kw comparisons instead of kh * kw, and the second pass runs along whole rows.
-    Padding is skipped, the same as reading -inf there. The maxima are updated without
-    branches (``take``): on random data a branch would be mispredicted half the time.
+    at column ``row_arg[h, ow]``); then, per output row, the maximum of kh of those.
+    That is kh + kw comparisons instead of kh * kw. Padding is skipped, the same as
+    reading -inf there.
+
+    Each pass is a running maximum along a whole row (:func:`_running_max`), which the
+    compiler vectorises. For that, pass 1 reads contiguous pixels: the pixels a column
+    j reads, ``ow*sw + j - pw`` for every ow, are every sw-th pixel of the row, so the
+    row is first copied into sw phases (pixels r, r + sw, r + 2sw, ... in phase r), where
+    they lie side by side.
     """
     P, H, W = x.shape
     OH, OW = y.shape[1], y.shape[2]
     row_max = numpy.empty((H, OW), dtype=x.dtype)
-    row_arg = numpy.empty((H, OW), dtype=numpy.int64)
+    row_arg = numpy.empty((H, OW), dtype=argmax.dtype)
+    phases = numpy.empty((sw, (W + sw - 1) // sw), dtype=x.dtype)
+    no_offsets = numpy.zeros(OW, dtype=argmax.dtype)
     for p in range(P):
-        for h in range(H):
-            for ow in range(OW):
-                left = ow * sw - pw
-                best, best_j = -numpy.inf, 0
-                for j in range(max(0, -left), min(kw, W - left)):  # columns inside the image
-                    v = x[p, h, left + j]
-                    take = _beats(v, best)
-                    best, best_j = (v, j) if take else (best, best_j)
-                row_max[h, ow], row_arg[h, ow] = best, best_j
-        for oh in range(OH):
+        for h in range(H):  # pass 1: over the columns j of each window, on input row h
+            if OW < 8:  # rows too short to vectorise: window by window
+                _row_max_by_window(x[p, h], row_max[h], row_arg[h], kw, sw, pw)
+                continue
+            for r in range(sw):
+                phase = x[p, h, r::sw]
+                phases[r, : len(phase)] = phase
+            row_max[h, :], row_arg[h, :] = -numpy.inf, 0
+            for j in range(kw):
+                first, last = _inside(j - pw, sw, W, OW)
+                r, q = (j - pw) % sw, (j - pw) // sw  # x[p, h, ow*sw + j - pw] = phases[r, ow + q]
+                _running_max(row_max[h, first:last], row_arg[h, first:last],
+                             phases[r, first + q : last + q], j, no_offsets)  # fmt: skip
+        for oh in range(OH):  # pass 2: over the rows i of each window
             top = oh * sh - ph
-            y[p, oh] = -numpy.inf
-            argmax[p, oh] = 0
+            y[p, oh, :], argmax[p, oh, :] = -numpy.inf, 0
             for i in range(max(0, -top), min(kh, H - top)):  # rows inside the image
-                for ow in range(OW):
-                    v, best = row_max[top + i, ow], y[p, oh, ow]
-                    take = _beats(v, best)
-                    y[p, oh, ow] = v if take else best
-                    if take:
-                        argmax[p, oh, ow] = i * kw + row_arg[top + i, ow]
+                _running_max(y[p, oh], argmax[p, oh], row_max[top + i], i * kw, row_arg[top + i])
+
+
+@_loop
+def _row_max_by_window(row, row_max, row_arg, kw, sw, pw):
+    """for ow:  row_max[ow], row_arg[ow] = the maximum of row[ow*sw - pw + j] over j, and
+    its first j (pixels in the padding skipped): pass 1 of :func:`_max_pool2d` on rows
+    of fewer than 8 outputs, a window at a time."""
+    W = len(row)
+    for ow in range(len(row_max)):
+        left = ow * sw - pw
+        best, best_j = -numpy.inf, 0
+        for j in range(max(0, -left), min(kw, W - left)):  # columns inside the image
+            v = row[left + j]
+            take = _beats(v, best)
+            best = v if take else best
+            best_j += take * (j - best_j)
+        row_max[ow], row_arg[ow] = best, best_j
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _running_max(best, best_at, values, at, offsets):
+    """for o:  if values[o] beats best[o]:  best[o], best_at[o] = values[o], at + offsets[o]
+
+    "Beats" is larger, or the first NaN. Written without a branch, as a compare and two
+    blends: on random data a branch is mispredicted half the time. (An earlier kernel
+    wrote ``if take: best_at[o] = ...``, and the whole max pool ran 3.2x slower: ResNet-18's
+    3x3 stride-2 pool at batch 32, 64 ms against 20 on one core of an AMD EPYC.)
+    """
+    for o in range(len(best)):
+        v, b, a = values[o], best[o], best_at[o]
+        take = _beats(v, b)
+        best[o] = v if take else b
+        best_at[o] = a + take * (at + offsets[o] - a)
 
 
 @_loop
