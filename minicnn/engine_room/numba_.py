@@ -363,7 +363,9 @@ def _max_pool2d(x, y, argmax, kh, kw, sh, sw, ph, pw):
     reading -inf there.
 
     Each pass is a running maximum along a whole row (:func:`_running_max`), which the
-    compiler vectorises. For that, pass 1 reads contiguous pixels: the pixels a column
+    compiler vectorises: this kernel is for strided pools on maps wide enough for that
+    (tuning.MAX_POOL_ROWS_MIN_OUTPUTS), :func:`_max_pool2d_planes` for the rest. For
+    that, pass 1 reads contiguous pixels: the pixels a column
     j reads, ``ow*sw + j - pw`` for every ow, are every sw-th pixel of the row, so the
     row is first copied into sw phases (pixels r, r + sw, r + 2sw, ... in phase r), where
     they lie side by side.
@@ -376,9 +378,6 @@ def _max_pool2d(x, y, argmax, kh, kw, sh, sw, ph, pw):
     no_offsets = numpy.zeros(OW, dtype=argmax.dtype)
     for p in range(P):
         for h in range(H):  # pass 1: over the columns j of each window, on input row h
-            if OW < 8:  # rows too short to vectorise: window by window
-                _row_max_by_window(x[p, h], row_max[h], row_arg[h], kw, sw, pw)
-                continue
             for r in range(sw):
                 phase = x[p, h, r::sw]
                 phases[r, : len(phase)] = phase
@@ -396,20 +395,45 @@ def _max_pool2d(x, y, argmax, kh, kw, sh, sw, ph, pw):
 
 
 @_loop
-def _row_max_by_window(row, row_max, row_arg, kw, sw, pw):
-    """for ow:  row_max[ow], row_arg[ow] = the maximum of row[ow*sw - pw + j] over j, and
-    its first j (pixels in the padding skipped): pass 1 of :func:`_max_pool2d` on rows
-    of fewer than 8 outputs, a window at a time."""
-    W = len(row)
-    for ow in range(len(row_max)):
-        left = ow * sw - pw
-        best, best_j = -numpy.inf, 0
-        for j in range(max(0, -left), min(kw, W - left)):  # columns inside the image
-            v = row[left + j]
-            take = _beats(v, best)
-            best = v if take else best
-            best_j += take * (j - best_j)
-        row_max[ow], row_arg[ow] = best, best_j
+def _max_pool2d_planes(x, y, argmax, kh, kw, sh, sw, ph, pw, block):
+    """The same, whole planes at a time: each pass one running maximum along a block of
+    planes, for maps too small for :func:`_max_pool2d`'s rows to vectorise.
+
+    The block's planes are copied into a buffer padded with -inf, (Hp, Wp) = (H + 2ph,
+    W + 2pw) a plane. There pixel (i, j) of the window at (r, c), stride 1, lies at a
+    fixed offset from the window's corner: flat index (r*Wp + c) + (i*Wp + j). So with
+    k running over every position of the block:
+        pass 1: row_max[k] = max over j of padded[k + j]            (at j)
+        pass 2: out[k]     = max over i of row_max[k + i*Wp]        (at i*kw + row_arg)
+    and y[p, oh, ow] = out at (oh*sh, ow*sw) of plane p. Positions that are no output
+    (the padding's, or between the strides) compute values nobody reads. The padding's
+    -inf never beats the running maximum, the same as skipping it.
+    """
+    P, H, W = x.shape
+    OH, OW = y.shape[1], y.shape[2]
+    Hp, Wp = H + 2 * ph, W + 2 * pw
+    B = max(1, block // (Hp * Wp))  # planes a block
+    size, beyond = B * Hp * Wp, kh * Wp + kw  # pass 1 and 2 read up to kh*Wp + kw past k
+    padded = numpy.full(size + beyond, -numpy.inf, dtype=x.dtype)  # borders stay -inf
+    row_max = numpy.full(size + beyond, -numpy.inf, dtype=x.dtype)
+    row_arg = numpy.zeros(size + beyond, dtype=argmax.dtype)
+    out, out_arg = numpy.empty(size, dtype=x.dtype), numpy.empty(size, dtype=argmax.dtype)
+    no_offsets = numpy.zeros(size, dtype=argmax.dtype)
+    padded3 = padded[:size].reshape(B, Hp, Wp)
+    out3, out_arg3 = out.reshape(B, Hp, Wp), out_arg.reshape(B, Hp, Wp)
+    for first in range(0, P, B):
+        b = min(B, P - first)
+        n = b * Hp * Wp
+        padded3[:b, ph : ph + H, pw : pw + W] = x[first : first + b]
+        row_max[:n], row_arg[:n] = -numpy.inf, 0
+        for j in range(kw):
+            _running_max(row_max[:n], row_arg[:n], padded[j : j + n], j, no_offsets[:n])
+        out[:n], out_arg[:n] = -numpy.inf, 0
+        for i in range(kh):
+            shifted = slice(i * Wp, i * Wp + n)
+            _running_max(out[:n], out_arg[:n], row_max[shifted], i * kw, row_arg[shifted])
+        y[first : first + b] = out3[:b, : OH * sh : sh, : OW * sw : sw]
+        argmax[first : first + b] = out_arg3[:b, : OH * sh : sh, : OW * sw : sw]
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -990,8 +1014,13 @@ class NumbaBackend(NumpyBackend):
         y = self.empty(win.output_shape, dtype=x.dtype)
         argmax = self.empty(win.output_shape, dtype=numpy.min_scalar_type(win.kh * win.kw))
         x3, y3, arg3 = _planes(numpy.ascontiguousarray(x)), _planes(y), _planes(argmax)
-        self._share(len(y3), y.size,
-                    lambda p: _max_pool2d(x3[p], y3[p], arg3[p], *_geometry(win)))  # fmt: skip
+        if win.sw > 1 and win.ow >= tuning.MAX_POOL_ROWS_MIN_OUTPUTS:
+            def pool(p):
+                _max_pool2d(x3[p], y3[p], arg3[p], *_geometry(win))
+        else:
+            def pool(p):
+                _max_pool2d_planes(x3[p], y3[p], arg3[p], *_geometry(win), tuning.MAX_POOL_BLOCK)
+        self._share(len(y3), y.size, pool)
         return y, argmax
 
     @_compiled()

@@ -82,6 +82,18 @@ STRIDED_MIN_THREADS = 2
 #: float64, where NumPy's order agrees to 1e-12).
 BATCH_NORM_MIN_COUNT = 1024
 
+# ---- max pooling (engine_room/numba_.py) ---------------------------------------------
+#: A strided max pool runs row by row (``_max_pool2d``) from this many outputs a row;
+#: narrower ones, and every stride-1 pool, whole planes at a time (``_max_pool2d_planes``).
+#: On an AMD EPYC, one thread, batch 32, rows against planes: 3x3 stride 2 on 48x48 and
+#: 54x54 maps (24 and 26 outputs a row) 26/37 against 35/47 ms; on 24x24 and 26x26 (12
+#: outputs) 36/51 against 22/32; GoogLeNet's stride-1 pools on 12x12 and 6x6 maps
+#: 20/17 against 7/10; VGG-11's 2x2 on 56x56 (28 outputs) a tie.
+MAX_POOL_ROWS_MIN_OUTPUTS = 16
+#: ``_max_pool2d_planes`` pads and passes over blocks of planes of about this many
+#: elements, which stay in cache from one pass to the next.
+MAX_POOL_BLOCK = 1 << 14
+
 # ---- the numba backend's buffer pool (engine_room/pool.py) ---------------------------
 #: Arrays of at least this many bytes are reused from step to step. glibc serves those of
 #: 128 KiB and more with pages it gives back on free, then faults in again (LeNet at
