@@ -135,6 +135,9 @@ def test_max_pool2d_in_blocks_of_planes_matches_numpy(case, monkeypatch):
     y_ref, argmax_ref = NUMPY.max_pool2d(x, win)
     np.testing.assert_array_equal(y, y_ref)
     np.testing.assert_array_equal(argmax, argmax_ref)
+    dy = random(win.output_shape, np.float32, seed=1)  # and backward's sums in NumPy's order
+    dx = NUMBA.max_pool2d_backward(dy, argmax, win)
+    np.testing.assert_array_equal(dx, NUMPY.max_pool2d_backward(dy, argmax_ref, win))
 
 
 @pool_cases
