@@ -365,10 +365,9 @@ def _max_pool2d(x, y, argmax, kh, kw, sh, sw, ph, pw):
     Each pass is a running maximum along a whole row (:func:`_running_max`), which the
     compiler vectorises: this kernel is for strided pools on maps wide enough for that
     (tuning.MAX_POOL_ROWS_MIN_OUTPUTS), :func:`_max_pool2d_planes` for the rest. For
-    that, pass 1 reads contiguous pixels: the pixels a column
-    j reads, ``ow*sw + j - pw`` for every ow, are every sw-th pixel of the row, so the
-    row is first copied into sw phases (pixels r, r + sw, r + 2sw, ... in phase r), where
-    they lie side by side.
+    that, pass 1 reads contiguous pixels: the pixels a column j reads, ``ow*sw + j - pw``
+    for every ow, are every sw-th pixel of the row, so the row is first copied into sw
+    phases (pixels r, r + sw, r + 2sw, ... in phase r), where they lie side by side.
     """
     P, H, W = x.shape
     OH, OW = y.shape[1], y.shape[2]
