@@ -189,9 +189,10 @@ def test_float32_stays_float32_and_close_to_the_loops(numba_backend, always_wino
     np.testing.assert_allclose(y.numpy(), expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
 
 
-def test_which_layers_numba_computes_by_winograd():
-    """3x3 and 5x5 stride-1 layers with enough channels and output, forward; backward too
-    for 5x5 and for wide or large 3x3 layers; never on the NumPy reference."""
+def test_which_layers_numba_computes_by_winograd(monkeypatch):
+    """3x3 and 5x5 stride-1 layers with enough channels and output, forward and backward
+    (backward for 3x3 layers as wide or large as tuning.py asks); never on the NumPy
+    reference."""
     pytest.importorskip("numba", reason="needs Numba (pip install -e '.[numba]')")
 
     def plan(backend, x_shape, out_channels, kernel=3, stride=1, padding=1):
@@ -207,14 +208,19 @@ def test_which_layers_numba_computes_by_winograd():
     assert uses_winograd("numba", (2, 64, 56, 56), 128) == (f3, f3)  # VGG's: large maps
     assert uses_winograd("numba", (2, 256, 12, 12), 384) == (f3, f3)  # AlexNet's: wide
     assert uses_winograd("numba", (2, 96, 26, 26), 256, kernel=5, padding=2) == (f5, f5)
-    assert uses_winograd("numba", (2, 64, 24, 24), 64) == (f3, None)  # ResNet-18's
-    assert uses_winograd("numba", (2, 128, 12, 12), 192) == (f3, None)  # GoogLeNet's
+    assert uses_winograd("numba", (2, 64, 24, 24), 64) == (f3, f3)  # ResNet-18's
+    assert uses_winograd("numba", (2, 128, 12, 12), 192) == (f3, f3)  # GoogLeNet's
+    assert uses_winograd("numba", (2, 256, 6, 6), 256) == (f3, f3)  # a 6x6 output
+    assert plan("numba", (2, 64, 24, 24), 64).description == "Winograd F(2x2, 3x3)"
+    monkeypatch.setattr(tuning, "WINOGRAD_WIDE_CHANNELS", 128)  # backward for wider ones only
+    assert uses_winograd("numba", (2, 64, 24, 24), 64) == (f3, None)
+    assert uses_winograd("numba", (2, 128, 12, 12), 192) == (f3, f3)
     assert plan("numba", (2, 64, 24, 24), 64).description == "Winograd F(2x2, 3x3), backward by im2col"
     assert plan("numba", (2, 64, 24, 24), 64).grad_input_algorithm == "col2im"
     assert not any(uses_winograd("numpy", (2, 64, 56, 56), 128))
     assert not any(uses_winograd("numba", (2, 64, 56, 56), 128, stride=2))
     assert not any(uses_winograd("numba", (2, 64, 56, 56), 128, kernel=7, padding=3))
-    assert not any(uses_winograd("numba", (2, 256, 6, 6), 256))  # a 6x6 output
+    assert not any(uses_winograd("numba", (2, 256, 4, 4), 256))  # a 4x4 output
     assert not any(uses_winograd("numba", (2, 1, 28, 28), 64))  # a first layer
     assert not any(uses_winograd("numba", (2, 128, 24, 24), 32))  # DenseNet's growth layers
     assert not any(uses_winograd("numba", (2, 512, 3, 3), 512))  # a 3x3 output

@@ -19,8 +19,8 @@ dx as a convolution        stride 1, fewer output than input channels: dx is dy
                            with the same columns of dy (:func:`_backward_from_dy`)
 Winograd F(2x2, 3x3),      a backend with ``conv_winograd`` (numba's), 3x3 and 5x5 stride-1
 Winograd F(2x2, 5x5)       layers wide enough: 16/36 and 36/100 of the multiplications
-                           (engine_room/winograd.py); backward too for 5x5, and for 3x3
-                           where wider or larger still, else as im2col's
+                           (engine_room/winograd.py); backward too (a 3x3 layer's as
+                           wide or large as tuning.py asks, else as im2col's)
 direct                     a backend with ``conv_direct`` (numba's), stride 1, one input
                            channel (every network's first layer on Fashion-MNIST that is
                            not strided: LeNet's, VGG's): loops over the taps, no columns

@@ -28,21 +28,28 @@ POINTWISE_MIN_PIXELS = 64
 #: Winograd pays for its transforms when its products are large: both channel counts at
 #: least this ...
 WINOGRAD_MIN_CHANNELS = 64
-#: ... and an output at least this many pixels on each side (256 -> 256 on 6x6 maps ran
-#: 0.94-0.98x the time by im2col forward, 512 -> 512 on 3x3 maps 0.47x). Forward, on an
-#: Intel Xeon at 2 threads (SkylakeX BLAS kernels; alternated, best of 12), Winograd's
-#: time over im2col's from 64 channels on 12x12 maps up: 0.67 (ResNet-18's 64 -> 64 on
-#: 24x24 at batch 32, 7.8 against 11.6 ms), 0.86-0.91 (128 -> 128, 96 -> 128, 128 -> 192
-#: on 12x12), 0.97 (GoogLeNet's 64 -> 192 on 24x24), 0.80 (AlexNet's 5x5, 96 -> 256 on
-#: 26x26). On a day the same machine's BLAS ran at half speed (134 against 287 GFLOP/s),
-#: im2col had won forward below 256 channels and 32x32 maps: its products the larger part.
-WINOGRAD_MIN_SIDE = 8
-#: Backward, a 3x3 layer's Winograd adjoints pay only from WINOGRAD_WIDE_CHANNELS on both
-#: sides or an output WINOGRAD_NARROW_MIN_SIDE a side (AlexNet's 384 -> 384 on 12x12:
-#: 184 ms against 269 by im2col); from 64 to 192 channels on 12x12 and 24x24 maps they
-#: ran 0.97-1.1x im2col's time, which computes those layers' backward. A 5x5 layer's
+#: ... and an output at least this many pixels on each side. Which side pays depends on
+#: how fast the machine's BLAS runs beside the compiled transforms. On an AMD EPYC (Zen 5,
+#: AVX-512, its OpenBLAS held to the Haswell kernels by OPENBLAS_CORETYPE; 2 threads,
+#: batch 32) Winograd's time over im2col's, forward: 0.55-0.68 on 24x24 maps, 0.9-1.0 on
+#: 12x12, 0.8-0.9 on 6x6 (ResNet-18's 256 -> 256, GoogLeNet's 160 -> 320), 1.55 on 3x3
+#: (512 -> 512: 4 tiles of 16 products for 9 outputs). The whole step with 6x6 maps in:
+#: GoogLeNet 0.89-0.95 and ResNet-18 0.95 of the time with 8 as the least side. On an Intel
+#: Xeon (SkylakeX BLAS kernels, up to 2.2x as fast a GEMM) im2col had run 256 -> 256 on
+#: 6x6 in 0.94-0.98x Winograd's time, and 64 -> 64 on 24x24 in 1.5x (7.8 against 11.6 ms);
+#: on a day its BLAS ran at half speed, Winograd had won down to 6x6 there too. So 6: the
+#: loss on the fast BLAS is a few percent of a few layers, the gain on the slow one a
+#: tenth of the step.
+WINOGRAD_MIN_SIDE = 6
+#: Backward, a 3x3 layer's Winograd adjoints run where both sides have at least
+#: WINOGRAD_WIDE_CHANNELS channels or the output is WINOGRAD_NARROW_MIN_SIDE a side, else
+#: im2col computes backward. On the AMD EPYC above, Winograd's backward over im2col's:
+#: 0.48 (GoogLeNet's 64 -> 192 on 24x24), 0.70 (ResNet-18's 64 -> 64), 0.78-0.82 on 12x12
+#: (128 -> 128, 128 -> 192) and 6x6 (256 -> 256; 160 -> 320 a tie); on the Intel Xeon
+#: from 64 to 192 channels on 12x12 and 24x24 maps 0.97-1.1 (AlexNet's 384 -> 384 on
+#: 12x12: 184 against 269 ms). So every layer whose forward is Winograd's. A 5x5 layer's
 #: always pay (AlexNet's 96 -> 256 on 26x26: 173 against 219-227 ms).
-WINOGRAD_WIDE_CHANNELS = 256
+WINOGRAD_WIDE_CHANNELS = 64
 WINOGRAD_NARROW_MIN_SIDE = 32
 #: Winograd's transformed tiles, a chunk of images at a time: large enough for products
 #: that BLAS runs at full speed, small enough to bound the memory.
