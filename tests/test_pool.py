@@ -1,6 +1,6 @@
-"""The numba backend's buffer pool (engine_room/pool.py): a buffer goes back to work only once
-nothing holds it, or any view of it; and training on reused memory gives the same
-numbers as training on fresh memory."""
+"""The numba backend's buffer pool (engine_room/pool.py): a block goes back to work only
+once nothing holds it, or any view of it; blocks are split from segments, best fit, and
+merged back; and training on reused memory gives the same numbers as on fresh memory."""
 
 import numpy
 import pytest
@@ -38,58 +38,57 @@ def test_this_interpreter_counts_references_as_the_pool_needs():
     assert pool_module._COUNTS_HOLDERS
 
 
-def buffer_id(array):
-    """Which buffer an array's memory belongs to (an id: holding the buffer itself
-    would keep it from being reused)."""
-    return id(array.base if array.base is not None else array)
+def memory_at(array) -> int:
+    """The address of an array's first byte."""
+    return array.__array_interface__["data"][0]
 
 
-def test_a_released_buffer_is_reused():
+def test_a_released_block_is_reused():
     pool = small_pool()
     first = pool.empty(SHAPE, numpy.float32)
-    buffer = buffer_id(first)
+    address = memory_at(first)
     del first
     second = pool.empty(SHAPE, numpy.float32)
-    assert buffer_id(second) == buffer
-    assert (pool.allocated, pool.reused) == (1, 1)
+    assert memory_at(second) == address
+    assert (pool.segments_allocated, pool.served) == (1, 2)
 
 
-def test_a_buffer_is_not_reused_while_any_view_of_it_lives():
+def test_a_block_is_not_reused_while_any_view_of_it_lives():
     pool = small_pool()
     array = pool.empty(SHAPE, numpy.float32)
+    address = memory_at(array)
     view = array.reshape(-1, 8)[1:].T[::3]  # a view of a view of a view
     del array
     other = pool.empty(SHAPE, numpy.float32)
     assert not numpy.shares_memory(other, view)
-    assert (pool.allocated, pool.reused) == (2, 0)
     del view, other
-    pool.empty(SHAPE, numpy.float32)
-    assert pool.reused == 1
+    assert memory_at(pool.empty(SHAPE, numpy.float32)) == address  # the first fit again
 
 
 def test_the_same_bytes_serve_any_shape_and_dtype():
     pool = small_pool()
-    pool.empty(SHAPE, numpy.float32)  # released at once
+    address = memory_at(pool.empty(SHAPE, numpy.float32))  # released at once
     array = pool.empty((128, 2, 512), numpy.float64)
     assert array.shape == (128, 2, 512) and array.dtype == numpy.float64
     assert array.flags.c_contiguous and array.flags.writeable
-    assert pool.reused == 1
+    assert memory_at(array) == address
 
 
 def test_zeros_are_zero_on_reused_memory():
     pool = small_pool()
     dirty = pool.empty(SHAPE, numpy.float32)
     dirty.fill(7.0)
+    address = memory_at(dirty)
     del dirty
     zeros = pool.zeros(SHAPE, numpy.float32)
-    assert pool.reused == 1
+    assert memory_at(zeros) == address
     assert_array_equal(zeros, 0.0)
 
 
 def test_shapes_may_be_numpy_integers():
     pool = small_pool()
     array = pool.empty(numpy.int64(MIB), numpy.uint8)
-    assert array.shape == (MIB,) and pool.cached_bytes == MIB
+    assert array.shape == (MIB,) and pool.in_use_bytes == MIB
 
 
 def test_small_arrays_are_left_to_numpy():
@@ -98,15 +97,55 @@ def test_small_arrays_are_left_to_numpy():
     assert array.base is None and pool.cached_bytes == 0
 
 
-def test_the_limit_drops_free_buffers_and_then_stops_pooling():
-    pool = small_pool(limit_bytes=4 * MIB)
-    held = pool.empty(SHAPE, numpy.float32)  # 1 MiB in use
-    pool.empty((2,) + SHAPE, numpy.float32)  # 2 MiB, free again at once
-    assert pool.cached_bytes == 3 * MIB
-    other = pool.empty((5, 512, 1024), numpy.uint8)  # 2.5 MiB: the free 2 MiB make room
-    assert other.base is not None and pool.cached_bytes == MIB + 5 * MIB // 2
-    too_big = pool.empty((4,) + SHAPE, numpy.float32)  # nothing free to drop: not pooled
-    assert too_big.base is None and pool.cached_bytes == MIB + 5 * MIB // 2
+def test_segments_are_sized_as_pytorchs_caching_allocator_sizes_them():
+    assert pool_module.segment_bytes(128 << 10) == 2 * MIB  # under 1 MiB: 2 MiB segments
+    assert pool_module.segment_bytes(MIB) == 20 * MIB  # under 10 MiB: 20 MiB segments
+    assert pool_module.segment_bytes(10 * MIB) == 10 * MIB  # larger: its own, whole 2 MiB
+    assert pool_module.segment_bytes(10 * MIB + 1) == 12 * MIB
+
+
+def test_blocks_are_split_from_a_segment_and_merged_back():
+    """Arrays share a segment side by side; freed neighbours merge into one block that
+    serves a request as large as both."""
+    pool = small_pool()
+    first, second, third = (pool.empty((MIB,), numpy.uint8) for _ in range(3))
+    assert pool.segments_allocated == 1 and pool.cached_bytes == 20 * MIB
+    assert memory_at(second) == memory_at(first) + MIB
+    assert memory_at(third) == memory_at(second) + MIB
+    address = memory_at(first)
+    del first, second  # two neighbours free: one block of 2 MiB
+    both = pool.empty((2 * MIB,), numpy.uint8)
+    assert memory_at(both) == address and pool.segments_allocated == 1
+    assert not numpy.shares_memory(both, third)
+
+
+def test_a_request_takes_the_smallest_free_block_that_fits():
+    pool = small_pool()
+    arrays = [pool.empty((size * MIB,), numpy.uint8) for size in (3, 1, 2, 1)]
+    small_hole, large_hole = memory_at(arrays[2]), memory_at(arrays[0])
+    del arrays[2], arrays[0]  # free: 3 MiB at the start, 2 MiB between the others
+    assert memory_at(pool.empty((2 * MIB,), numpy.uint8)) == small_hole
+    assert memory_at(pool.empty((3 * MIB,), numpy.uint8)) == large_hole
+    assert pool.segments_allocated == 1
+
+
+def test_blocks_are_whole_pages():
+    pool = small_pool()
+    first = pool.empty((MIB + 1,), numpy.uint8)
+    second = pool.empty((MIB,), numpy.uint8)
+    assert memory_at(second) - memory_at(first) == MIB + pool_module.BLOCK_ALIGNMENT
+    assert memory_at(first) % pool_module.BLOCK_ALIGNMENT == 0
+
+
+def test_the_limit_gives_back_unused_segments_and_then_stops_pooling():
+    pool = small_pool(limit_bytes=50 * MIB)
+    held = pool.empty(SHAPE, numpy.float32)  # 1 MiB in use: a 20 MiB segment
+    pool.empty((24 * MIB,), numpy.uint8)  # a segment of its own, free again at once
+    assert pool.cached_bytes == 44 * MIB
+    other = pool.empty((26 * MIB,), numpy.uint8)  # the unused 24 MiB make room
+    assert other.base is not None and pool.cached_bytes == 46 * MIB
+    too_big = pool.empty((30 * MIB,), numpy.uint8)  # nothing unused to give back: not pooled
+    assert too_big.base is None and pool.cached_bytes == 46 * MIB
     assert not numpy.shares_memory(held, other)
 
 
@@ -128,11 +167,11 @@ def test_a_weight_keeps_its_pooled_gradient_uncopied_and_returns_it(numba_pool):
         layer(x).sum().backward()
         grad = layer.weight.grad.data
         assert pool.is_original(grad)
-        memory = buffer_id(grad)
+        address = memory_at(grad)
         del grad
         layer.weight.grad = None  # what zero_grad does
         layer(x).sum().backward()
-        assert buffer_id(layer.weight.grad.data) == memory
+        assert memory_at(layer.weight.grad.data) == address
 
 
 def test_a_limit_of_zero_turns_the_pool_off():
@@ -150,23 +189,7 @@ def test_the_numba_backend_pools_arrays_from_128_kib():
     assert pool.empty((kib_128 // 8 - 1,), numpy.float64).base is None
 
 
-def test_a_free_buffer_serves_smaller_arrays_up_to_a_quarter_of_its_size():
-    pool = small_pool()
-    big = pool.empty((4 * MIB,), numpy.uint8)
-    buffer = buffer_id(big)
-    del big
-    smaller = pool.empty((MIB + 8,), numpy.uint8)  # fits, and is more than a quarter
-    assert buffer_id(smaller) == buffer and smaller.shape == (MIB + 8,)
-    assert pool.is_original(smaller)
-    del smaller
-    tiny = pool.empty((MIB,), numpy.uint8)  # a quarter exactly: still served by it
-    assert buffer_id(tiny) == buffer
-    del tiny
-    pool.empty((4 * MIB + 1,), numpy.uint8)  # larger than any buffer: a new one
-    assert pool.allocated == 2
-
-
-def test_clear_forgets_every_buffer():
+def test_clear_forgets_all_memory():
     pool = small_pool()
     kept = pool.empty(SHAPE, numpy.float32)
     kept.fill(1.0)
@@ -177,10 +200,10 @@ def test_clear_forgets_every_buffer():
 
 def test_training_on_reused_memory_equals_numpy(numba_pool):
     """Four SGD steps of LeNet at batch 256 in float64, its activations of 5 to 10 MiB
-    pooled: the numba backend's numbers equal the NumPy backend's, and from the second
-    step on, it ran on reused buffers."""
+    pooled: the numba backend's numbers equal the NumPy backend's, and the steps after
+    the first two ran in the memory those took: no new segment."""
     backend_name, pool = "numba", numba_pool
-    reused_before = pool.reused
+    segments = []
     losses, weights = {}, {}
     for name in ("numpy", backend_name):
         with mc.use_backend(name):
@@ -197,8 +220,10 @@ def test_training_on_reused_memory_equals_numpy(numba_pool):
                 loss.backward()
                 optimizer.step()
                 losses[name].append(loss.item())
+                segments.append(pool.segments_allocated)
             weights[name] = net.state_dict()
     numpy.testing.assert_allclose(losses[backend_name], losses["numpy"], rtol=1e-12)
     for key, value in weights["numpy"].items():
         numpy.testing.assert_allclose(weights[backend_name][key], value, rtol=1e-10, atol=1e-14)
-    assert pool.reused > reused_before
+    numba_segments = segments[4:]  # after each of the numba backend's steps
+    assert numba_segments[0] > 0 and numba_segments[1] == numba_segments[3]
