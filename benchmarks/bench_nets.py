@@ -125,9 +125,11 @@ def worker(engine, name, batch, mode, warmup, repeat, clock) -> dict:
 
 def _pooled_bytes(engine: str) -> int:
     """What the numba backend's buffer pool holds from earlier steps (engine_room/pool.py):
-    part of a step's memory, though it is resident before the step starts."""
+    part of a step's memory, though it is resident before the step starts. Its pages
+    that are resident count, not its segments' sizes: the pages of a segment no request
+    ever reached take no memory."""
     pool = getattr(mc.get_backend(engine), "pool", None) if engine != "torch" else None
-    return pool.cached_bytes if pool is not None else 0
+    return sum(map(common.resident_bytes, pool.segments)) if pool is not None else 0
 
 
 # ---- the driver: one fresh process per measurement ------------------------------------

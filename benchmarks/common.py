@@ -14,10 +14,14 @@ Python's). For it to be exact, freed arrays must leave the resident set at once,
 the measuring process runs with ``MALLOC_MMAP_THRESHOLD_`` fixed (:data:`MEMORY_ENV`):
 glibc then serves every block of 64 KiB or more with its own mmap and unmaps it on
 free, instead of keeping freed blocks in its heap for the next step to reuse unseen.
+Memory kept for the next step on purpose, the numba backend's buffer pool, is resident
+before the step starts: bench_nets.py adds its resident pages (``resident_bytes``).
 """
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import os
 import platform
 import statistics
@@ -83,6 +87,27 @@ def peak_rss_delta(fn: Callable[[], object]) -> int:
     before = _status_kib("VmRSS")
     fn()
     return (_status_kib("VmHWM") - before) * 1024
+
+
+def resident_bytes(memory) -> int:
+    """Bytes of the pages of ``memory`` (a buffer starting on a page) held in RAM:
+    Linux's ``mincore``. A page of fresh memory is resident only once written."""
+    array = numpy.frombuffer(memory, numpy.uint8)
+    page = os.sysconf("SC_PAGE_SIZE")
+    address = array.ctypes.data
+    if address % page:
+        raise ValueError(f"resident_bytes: memory at {address:#x} does not start on a page")
+    pages = numpy.zeros(-(-array.nbytes // page), numpy.uint8)
+    if _libc().mincore(address, array.nbytes, pages.ctypes.data) != 0:
+        raise OSError(ctypes.get_errno(), "mincore failed")
+    return int(numpy.count_nonzero(pages & 1)) * page
+
+
+@functools.cache
+def _libc():
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
+    return libc
 
 
 # ---- the machine, BLAS and the GEMM rate ----------------------------------------------

@@ -129,6 +129,15 @@ def test_a_request_takes_the_smallest_free_block_that_fits():
     assert pool.segments_allocated == 1
 
 
+def test_segments_show_the_memory_blocks_lie_in():
+    pool = small_pool()
+    arrays = [pool.empty((size * MIB,), numpy.uint8) for size in (1, 24)]
+    segments = [numpy.frombuffer(memory, numpy.uint8) for memory in pool.segments]
+    assert [segment.nbytes for segment in segments] == [20 * MIB, 24 * MIB]
+    for array, segment in zip(arrays, segments, strict=True):
+        assert memory_at(array) == memory_at(segment) and numpy.shares_memory(array, segment)
+
+
 def test_blocks_are_whole_pages():
     pool = small_pool()
     first = pool.empty((MIB + 1,), numpy.uint8)
