@@ -7,7 +7,9 @@ of im2col: on every backend.
 - conv2d == corr2d_multi_in_out image by image (and == corr2d for one channel; a 1x1
   conv == corr2d_multi_in_out_1x1); with stride and padding, conv2d == the loop on the
   zero-padded input, subsampled;
-- max/avg pooling == pool2d channel by channel.
+- max/avg pooling == pool2d channel by channel;
+- the loops have gradients too (they are Tensor operations): equal to finite differences
+  and to the layers' written-out backward.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 import minicnn as mc
 from minicnn import functional as F
 from minicnn.backend import Window2d
+from minicnn.gradcheck import gradcheck
 
 # (input shape, kernel, stride, padding)
 WINDOWS = [
@@ -225,3 +228,44 @@ def test_random_windows_adjoint_and_conv_loop(backend, geometry, seed):
     for n in range(shape[0]):
         loop = F.corr2d_multi_in_out(x_pad[n], weight).numpy()[:, ::sh, ::sw]
         assert_allclose(fast[n], loop, rtol=1e-12, atol=1e-12)
+
+
+# ---- the loops' gradients, derived by autograd --------------------------------------------------
+def test_corr2d_has_a_gradient_equal_to_finite_differences(backend, rng):
+    X = mc.tensor(rng.standard_normal((4, 5)), requires_grad=True)
+    K = mc.tensor(rng.standard_normal((2, 3)), requires_grad=True)
+    assert gradcheck(lambda X, K: F.corr2d(X, K), [X, K])
+
+
+def test_the_multi_channel_loops_have_gradients(backend, rng):
+    X = mc.tensor(rng.standard_normal((2, 3, 4)), requires_grad=True)
+    K = mc.tensor(rng.standard_normal((3, 2, 2, 2)), requires_grad=True)
+    K1 = mc.tensor(rng.standard_normal((3, 2, 1, 1)), requires_grad=True)
+    assert gradcheck(lambda X, K: F.corr2d_multi_in_out(X, K), [X, K])
+    assert gradcheck(lambda X, K: F.corr2d_multi_in_out_1x1(X, K), [X, K1])
+
+
+def test_corr2d_gradients_equal_the_layers(backend, rng):
+    """Autograd through the loop and conv2d's written-out backward (col2im, dy @ cols^T)
+    give the same gradients."""
+    x, k, dy = rng.standard_normal((5, 6)), rng.standard_normal((3, 2)), rng.standard_normal((3, 5))
+    X, K = mc.tensor(x, requires_grad=True), mc.tensor(k, requires_grad=True)
+    (F.corr2d(X, K) * mc.tensor(dy)).sum().backward()
+    X4 = mc.tensor(x.reshape(1, 1, 5, 6), requires_grad=True)
+    K4 = mc.tensor(k.reshape(1, 1, 3, 2), requires_grad=True)
+    (F.conv2d(X4, K4) * mc.tensor(dy.reshape(1, 1, 3, 5))).sum().backward()
+    assert_allclose(X.grad.numpy(), X4.grad.numpy()[0, 0], rtol=1e-12, atol=1e-12)
+    assert_allclose(K.grad.numpy(), K4.grad.numpy()[0, 0], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["max", "avg"])
+def test_pool2d_gradients_equal_the_layers(backend, mode):
+    x = np.random.default_rng(1).permutation(20).reshape(4, 5).astype(np.float64)  # no ties
+    dy = np.arange(1.0, 7.0).reshape(2, 3)
+    X = mc.tensor(x, requires_grad=True)
+    (F.pool2d(X, (3, 3), mode) * mc.tensor(dy)).sum().backward()
+    X4 = mc.tensor(x.reshape(1, 1, 4, 5), requires_grad=True)
+    layer = F.max_pool2d if mode == "max" else F.avg_pool2d
+    (layer(X4, 3, stride=1) * mc.tensor(dy.reshape(1, 1, 2, 3))).sum().backward()
+    assert_allclose(X.grad.numpy(), X4.grad.numpy()[0, 0], rtol=1e-12)
+    assert gradcheck(lambda X: F.pool2d(X, (3, 3), mode), [X])

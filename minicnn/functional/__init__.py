@@ -1,14 +1,15 @@
 """``minicnn.functional`` (also ``mc.nn.functional``): every operation as a function, named
 as in ``torch.nn.functional``. Each layer's operation is a :class:`~minicnn.tensor.Function`
 whose forward and backward sit side by side in the file of its family; the chapter's
-loops (``corr2d``, ``pool2d``, ...) are plain functions with no gradient, references to
-read, and the ``*_simple`` layers are compositions whose backward autograd derives:
+loops (``corr2d``, ``pool2d``, ...) are written with Tensor operations, so autograd
+derives their backward (slowly: one small graph per output element), and the
+``*_simple`` layers are compositions whose backward autograd derives too:
 
 =================  ==============================================================
 elementwise.py     add sub mul div neg pow exp log relu sigmoid tanh astype
 reduce.py          sum mean max
 linear.py          matmul linear
-shape.py           reshape transpose flatten getitem cat
+shape.py           reshape transpose flatten getitem cat stack
 conv.py            corr2d corr2d_multi_in corr2d_multi_in_out (the chapter's loops),
                    conv2d (im2col + one matrix product), im2col and conv2d_simple
                    (the same layer, its backward derived by autograd)
@@ -53,7 +54,7 @@ from .loss import cross_entropy, log_softmax, softmax
 from .norm import batch_norm
 from .pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d, max_pool2d_simple, pool2d
 from .reduce import max, mean, sum
-from .shape import cat, flatten, getitem, reshape, transpose
+from .shape import cat, flatten, getitem, reshape, stack, transpose
 
 __all__ = [
     "adaptive_avg_pool2d",
@@ -91,6 +92,7 @@ __all__ = [
     "reshape",
     "sigmoid",
     "softmax",
+    "stack",
     "sub",
     "sum",
     "sum_to",

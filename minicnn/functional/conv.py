@@ -4,7 +4,9 @@ First the chapter's plain loops (D2L 7.2-7.4): :func:`corr2d` slides a kernel ov
 matrix one output element at a time; :func:`corr2d_multi_in` sums it over input
 channels; :func:`corr2d_multi_in_out` repeats that per output channel;
 :func:`corr2d_multi_in_out_1x1` shows a 1x1 convolution is a matrix product. They are
-easy to read and slow, and the tests hold the layer equal to them.
+written with Tensor operations, so autograd derives their gradients (the book's
+``Conv2D`` trains on :func:`corr2d`); they are easy to read and slow, and the tests
+hold the layer equal to them.
 
 Then :func:`conv2d`, the layer (:class:`Conv2d`): im2col unfolds every receptive field
 into one column of a matrix, so a layer becomes a matrix product (a chunk of images at
@@ -26,10 +28,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 from .. import config
-from ..backend import Window2d, backend_of, get_array_module
-from ..tensor import Function, Tensor
+from ..backend import Window2d, backend_of
+from ..tensor import Function, Tensor, as_tensor
 from .checks import as_array as _array
 from .checks import require_ndim as _require_ndim
+from .shape import stack
 
 
 # ---- the chapter's loops: readable references ---------------------------------------
@@ -38,26 +41,29 @@ def corr2d(X, K) -> Tensor:
 
         Y[i, j] = sum over (a, b) of X[i + a, j + b] * K[a, b]
 
-    for an output of shape (h - kh + 1, w - kw + 1). No gradient: a reference to read.
+    for an output of shape (h - kh + 1, w - kw + 1). Written as the book writes it, one
+    output element at a time, but with Tensor operations (a slice, a product, a sum, then
+    a stack), so that autograd derives its backward and the book's ``Conv2D`` can learn
+    a kernel with it (D2L 7.2.4). Every output element is a small graph of its own: slow,
+    which is why the layer (:func:`conv2d`) unfolds the windows into one matrix product.
     """
-    X, K = _array(X), _array(K)
+    X, K = as_tensor(X), as_tensor(K)
     _require_ndim("corr2d", "X", X, 2, "(h, w)")
     _require_ndim("corr2d", "K", K, 2, "(kh, kw)")
     h, w = K.shape
     if h > X.shape[0] or w > X.shape[1]:
         raise ValueError(f"corr2d: kernel {tuple(K.shape)} is larger than X {tuple(X.shape)}")
-    xp = get_array_module(X)
-    Y = xp.zeros((X.shape[0] - h + 1, X.shape[1] - w + 1), dtype=xp.result_type(X, K))
-    for i in range(Y.shape[0]):
-        for j in range(Y.shape[1]):
-            Y[i, j] = (X[i : i + h, j : j + w] * K).sum()
-    return Tensor(Y)
+    rows = []
+    for i in range(X.shape[0] - h + 1):
+        row = [(X[i : i + h, j : j + w] * K).sum() for j in range(X.shape[1] - w + 1)]
+        rows.append(stack(row))
+    return stack(rows)
 
 
 def corr2d_multi_in(X, K) -> Tensor:
-    """Several input channels: ``X`` (C, h, w), ``K`` (C, kh, kw); sum of the per-channel
-    cross-correlations."""
-    X, K = _array(X), _array(K)
+    """Several input channels: ``X`` (C, h, w), ``K`` (C, kh, kw); the sum of the
+    per-channel cross-correlations."""
+    X, K = as_tensor(X), as_tensor(K)
     _require_ndim("corr2d_multi_in", "X", X, 3, "(C, h, w)")
     _require_ndim("corr2d_multi_in", "K", K, 3, "(C, kh, kw)")
     if X.shape[0] != K.shape[0]:
@@ -65,21 +71,20 @@ def corr2d_multi_in(X, K) -> Tensor:
             f"corr2d_multi_in: X has {X.shape[0]} channels but K has {K.shape[0]} "
             f"(X {tuple(X.shape)}, K {tuple(K.shape)})"
         )
-    return Tensor(sum(corr2d(x, k).data for x, k in zip(X, K, strict=True)))
+    return sum(corr2d(X[c], K[c]) for c in range(len(X)))
 
 
 def corr2d_multi_in_out(X, K) -> Tensor:
     """Several output channels: ``K`` (OC, C, kh, kw); one multi-input result per output
     channel, stacked."""
-    X, K = _array(X), _array(K)
+    X, K = as_tensor(X), as_tensor(K)
     _require_ndim("corr2d_multi_in_out", "K", K, 4, "(OC, C, kh, kw)")
-    xp = get_array_module(X)
-    return Tensor(xp.stack([corr2d_multi_in(X, k).data for k in K]))
+    return stack([corr2d_multi_in(X, K[o]) for o in range(len(K))])
 
 
 def corr2d_multi_in_out_1x1(X, K) -> Tensor:
     """A 1x1 convolution is a matrix product: (OC, C) @ (C, h*w), reshaped to (OC, h, w)."""
-    X, K = _array(X), _array(K)
+    X, K = as_tensor(X), as_tensor(K)
     _require_ndim("corr2d_multi_in_out_1x1", "X", X, 3, "(C, h, w)")
     _require_ndim("corr2d_multi_in_out_1x1", "K", K, 4, "(OC, C, 1, 1)")
     c, h, w = X.shape
@@ -89,7 +94,7 @@ def corr2d_multi_in_out_1x1(X, K) -> Tensor:
             f"corr2d_multi_in_out_1x1: expected K of shape (OC, {c}, 1, 1) for X {tuple(X.shape)}, "
             f"got {tuple(K.shape)}"
         )
-    return Tensor((K.reshape(oc, c) @ X.reshape(c, h * w)).reshape(oc, h, w))
+    return (K.reshape(oc, c) @ X.reshape(c, h * w)).reshape(oc, h, w)
 
 
 # ---- the layer: im2col + one matrix product ----------------------------------------

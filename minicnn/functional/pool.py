@@ -10,29 +10,35 @@ kernel size, so windows tile the input without overlap unless asked to.
 from __future__ import annotations
 
 from ..backend import Window2d, backend_of, get_array_module, pair
-from ..tensor import Function, Tensor
+from ..tensor import Function, Tensor, as_tensor
 from .checks import as_array as _array
 from .checks import require_ndim as _require_ndim
 from .conv import im2col
+from .shape import stack
 
 
 def pool2d(X, pool_size, mode: str = "max") -> Tensor:
     """The chapter's loop: ``Y[i, j] = max (or mean) of X[i : i + ph, j : j + pw]`` for a
-    matrix ``X`` (h, w), stride 1, no padding. No gradient: a reference to read."""
-    X = _array(X)
+    matrix ``X`` (h, w), stride 1, no padding. Written with Tensor operations, as
+    :func:`~minicnn.functional.corr2d` is, so autograd derives its gradient: a window's
+    maximum sends it to the (first) largest element, its mean shares it out equally."""
+    X = as_tensor(X)
     _require_ndim("pool2d", "X", X, 2, "(h, w)")
     if mode not in ("max", "avg"):
         raise ValueError(f"pool2d: mode must be 'max' or 'avg', got {mode!r}")
     p_h, p_w = pair(pool_size, "pool_size", "pool2d")
     if p_h > X.shape[0] or p_w > X.shape[1]:
         raise ValueError(f"pool2d: window {(p_h, p_w)} is larger than X {tuple(X.shape)}")
-    xp = get_array_module(X)
-    Y = xp.zeros((X.shape[0] - p_h + 1, X.shape[1] - p_w + 1), dtype=xp.result_type(X, 1.0))
-    for i in range(Y.shape[0]):
-        for j in range(Y.shape[1]):
-            window = X[i : i + p_h, j : j + p_w]
-            Y[i, j] = window.max() if mode == "max" else window.mean()
-    return Tensor(Y)
+    if X.dtype.kind != "f":  # a mean of integers is not an integer
+        X = X.astype("float64")
+    rows = []
+    for i in range(X.shape[0] - p_h + 1):
+        row = []
+        for j in range(X.shape[1] - p_w + 1):
+            window = X[i : i + p_h, j : j + p_w].reshape(-1)
+            row.append(window.max(axis=0) if mode == "max" else window.mean())
+        rows.append(stack(row))
+    return stack(rows)
 
 
 class MaxPool2d(Function):

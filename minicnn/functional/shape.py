@@ -1,10 +1,10 @@
 """Operations that move values around without changing them: reshape, transpose,
-flatten, indexing and concatenation. Their backward moves the gradient back."""
+flatten, indexing, concatenation and stacking. Their backward moves the gradient back."""
 
 from __future__ import annotations
 
 from ..backend import backend_of, get_array_module
-from ..tensor import Function, Tensor
+from ..tensor import Function, Tensor, as_tensor
 
 
 class Reshape(Function):
@@ -139,3 +139,21 @@ def cat(tensors, dim=0):
     if not tensors:
         raise ValueError("cat: expected a non-empty sequence of tensors")
     return Cat(dim)(*tensors)
+
+
+def stack(tensors, dim=0):
+    """Join tensors of one shape along a new axis ``dim``, as ``torch.stack``: each gets an
+    axis of size 1 there, then :func:`cat` joins them (so backward is cat's)."""
+    tensors = [as_tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError("stack: expected a non-empty sequence of tensors")
+    shape = tensors[0].shape
+    for k, t in enumerate(tensors):
+        if t.shape != shape:
+            raise ValueError(
+                f"stack: every tensor must have one shape; tensor 0 has {shape}, tensor {k} {t.shape}"
+            )
+    if not -len(shape) - 1 <= dim <= len(shape):
+        raise ValueError(f"stack: dim {dim} is out of range for {len(shape) + 1} dimensions")
+    dim %= len(shape) + 1
+    return cat([reshape(t, shape[:dim] + (1,) + shape[dim:]) for t in tensors], dim)
