@@ -2,10 +2,10 @@
 PYTHON ?= python3
 DATA_DIR := /usr/share/datasets/fashion-mnist
 
-.PHONY: install data train test test-fast lint
+.PHONY: install data train notebooks test test-fast lint
 
 install:
-	$(PYTHON) -m pip install -e '.[test,numba,train,dev]'
+	$(PYTHON) -m pip install -e '.[test,numba,train,dev,notebooks]'
 
 # Debian's dataset-fashion-mnist package installs the four IDX files under $(DATA_DIR).
 # Without apt (or root), minicnn downloads them itself: `minicnn train lenet --download`.
@@ -19,6 +19,12 @@ train: data
 	$(PYTHON) -m pip install -q -e '.[numba,train]'
 	$(PYTHON) -m minicnn train lenet
 
+# The chapter as notebooks: build notebooks/*.ipynb from examples/*.py and run each on a
+# Jupyter kernel, writing it back with its outputs and pictures (a few minutes on 2 cores).
+notebooks: data
+	$(PYTHON) -m pip install -q -e '.[numba,notebooks]'
+	$(PYTHON) notebooks/build.py
+
 test: install
 	$(PYTHON) -m pytest -q
 
@@ -26,4 +32,4 @@ test-fast: install
 	$(PYTHON) -m pytest -q -m "not slow"
 
 lint:
-	ruff check minicnn tests examples benchmarks
+	ruff check minicnn tests examples benchmarks notebooks

@@ -1,22 +1,39 @@
-"""D2L 8.2 Networks Using Blocks (VGG): VGG-11, block by block.
+# %% [markdown]
+# # 8.2 Networks Using Blocks (VGG)
+#
+# *Dive into Deep Learning*, section 8.2, with minicnn in place of PyTorch: VGG-11 built
+# from blocks, block by block, and a short training run of its narrower version.
+#
+# This page is `examples/vgg.py`, run as a script (`python examples/vgg.py` prints the
+# walk-through and the table; `--train` trains) or as the notebook
+# `notebooks/8.2_vgg.ipynb`, which trains.
 
-    python examples/vgg.py                # VGG-11 with widths / 4, which the book trains
-    python examples/vgg.py --ratio 1      # the full VGG-11 of the book's walk-through
-
-Builds VGG-11 from vgg_block as the book does, prints each block's output shape, then
-mc.summary's table; --train then trains it with the book's recipe (--epochs, --limit for
-a shorter run).
-"""
-
-from _network_example import main, parse_arguments
-
+# %%
 import minicnn as mc
 from minicnn import nn
 
+page = mc.book.Page(
+    "D2L 8.2 Networks Using Blocks (VGG)", model="vgg11",
+    options={"--ratio": dict(type=int, default=4, help="the trained network's widths divided by this")},
+)  # fmt: skip
+mc.manual_seed(0)
 
+# %% [markdown]
+# The backend: `numba` (compiled kernels on the CPU) by default, `cupy` where a GPU
+# works, `numpy` for the textbook path, to step through (`page.choose_backend("numpy")`).
+
+# %%
+backend = page.choose_backend()
+
+# %% [markdown]
+# ## VGG blocks
+#
+# A block is a run of 3×3 convolutions with ReLU (padding 1 keeps the size), then a 2×2
+# max pool of stride 2 that halves height and width.
+
+
+# %%
 def vgg_block(num_convs, in_channels, out_channels):
-    """num_convs 3x3 convolutions with ReLU (padding 1 keeps the size), then a 2x2
-    stride-2 max pool that halves height and width."""
     layers = []
     for _ in range(num_convs):
         layers.append(nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1))
@@ -26,12 +43,17 @@ def vgg_block(num_convs, in_channels, out_channels):
     return nn.Sequential(*layers)
 
 
-# VGG-11: five blocks, (number of convolutions, output channels) each
+# %% [markdown]
+# ## VGG network
+#
+# VGG-11: five blocks, given as (number of convolutions, output channels), then
+# AlexNet's fully connected head.
+
+# %%
 conv_arch = ((1, 64), (1, 128), (2, 256), (2, 512), (2, 512))
 
 
 def vgg(conv_arch):
-    """The convolutional part, then AlexNet's fully connected head."""
     conv_blks = []
     in_channels = 1
     for num_convs, out_channels in conv_arch:
@@ -45,12 +67,38 @@ def vgg(conv_arch):
     )  # fmt: skip
 
 
-def ratio_argument(parser):
-    parser.add_argument("--ratio", type=int, default=4, help="divide every width by this")
+net = vgg(conv_arch)
 
+# %% [markdown]
+# One 224×224 image through it, block by block: each block halves height and width.
 
-if __name__ == "__main__":
-    args = parse_arguments(__doc__, ratio_argument)
-    small_conv_arch = [(pair[0], pair[1] // args.ratio) for pair in conv_arch]
-    net = vgg(small_conv_arch)
-    main("vgg11", net, args, library_net=mc.models.vgg11(ratio=args.ratio))
+# %%
+page.walk_through(net)
+
+# %% [markdown]
+# ## Training
+#
+# VGG-11 computes far more than AlexNet, so the book trains a narrower network: every
+# width divided by 4.
+
+# %%
+ratio = page.args.ratio
+small_conv_arch = [(pair[0], pair[1] // ratio) for pair in conv_arch]
+net = vgg(small_conv_arch)
+print(mc.summary(net, (1, 1, page.size, page.size)))
+
+# %% [markdown]
+# The book's recipe, learning rate 0.05, batch 128, 10 epochs at 224×224, takes hours on
+# 2 cores (`minicnn train vgg11` runs it). Here a short recipe of about two minutes that
+# leaves chance level: the first 4096 images, batch 32, one epoch, the book's learning
+# rate (VGG's head needs 224×224 exactly).
+
+# %%
+run = page.train(net, lr=0.05, batch_size=32, num_epochs=1, resize=224, limit=4096)
+
+# %% [markdown]
+# Twelve test images, with their true and predicted labels.
+
+# %%
+if run:  # trained above: not when the data is missing, nor as a script without --train
+    page.show(mc.viz.predictions(net, run.test_iter), "predictions")

@@ -7,7 +7,7 @@
 tensor([[2. 4.]], dtype=float64)
 """
 
-from . import config, data, functional, models, nn, optim, train, viz
+from . import book, config, data, functional, models, nn, optim, train, viz
 from .backend import (
     available_backends,
     current_backend,
@@ -26,6 +26,7 @@ __all__ = [
     "Tensor",
     "as_tensor",
     "available_backends",
+    "book",
     "config",
     "current_backend",
     "data",

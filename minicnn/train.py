@@ -30,7 +30,7 @@ import numpy
 
 from . import nn
 from .backend import cpu_generator, current_backend
-from .optim import SGD
+from .optim import SGD, Adam
 from .tensor import no_grad
 
 
@@ -55,6 +55,10 @@ RECIPES = {
     "resnet18": Recipe(96, 256, 0.05),
     "densenet": Recipe(96, 256, 0.1),
 }
+
+
+#: The optimizers a recipe may name: the book's plain SGD, and Adam.
+OPTIMIZERS = {"sgd": SGD, "adam": Adam}
 
 
 class TrainingDiverged(RuntimeError):
@@ -103,16 +107,20 @@ def train_recipe(
     data_root=None,
     download: bool = False,
     net: nn.Module | None = None,
+    optimizer: str = "sgd",
     log=print,
 ) -> History:
     """Train ``mc.models.get(model)`` on Fashion-MNIST with the book's recipe for it
     (:data:`RECIPES`); every argument given overrides its part of the recipe, and ``net``
-    replaces the network (an example's own, built as the book builds it). This is what
-    ``minicnn train MODEL`` and the examples' ``--train`` run."""
+    replaces the network (an example's own, built as the book builds it). ``optimizer``
+    is the book's ``"sgd"``, or ``"adam"`` (what the notebooks' short runs of NiN and
+    GoogLeNet take). This is what ``minicnn train MODEL`` and the examples' ``--train`` run."""
     from . import models
     from .backend import manual_seed
     from .data import load_fashion_mnist
 
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"train: optimizer must be one of {sorted(OPTIMIZERS)}, got {optimizer!r}")
     recipe = RECIPES[model]
     resize = recipe.resize if resize is None else resize
     batch_size = recipe.batch_size if batch_size is None else batch_size
@@ -129,8 +137,11 @@ def train_recipe(
         f"{resize}, batch {batch_size}, lr {lr}, {epochs} epochs, backend {current_backend().name}"
     )
     recipe = dict(resize=resize, batch_size=batch_size, lr=lr, epochs=epochs, seed=seed, limit=limit)
+    if optimizer != "sgd":  # the book's runs keep the run.json they always had
+        recipe["optimizer"] = optimizer
     _write_run(Path(out), model, recipe)
-    history = fit(net, train_iter, test_iter, epochs, lr, out=out, resume=resume, log=log)
+    history = fit(net, train_iter, test_iter, epochs, lr, out=out, resume=resume, log=log,
+                  optimizer=OPTIMIZERS[optimizer](net.parameters(), lr=lr))  # fmt: skip
     if _has_matplotlib():
         from .viz import write_report
 
@@ -215,7 +226,8 @@ def fit(
     ``curves.png`` (loss and accuracies per epoch), and ``checkpoint.npz`` (written
     atomically after each epoch and on Ctrl-C). ``resume=True`` loads that checkpoint
     and continues: same data order, same dropout draws, same result as a run that was
-    never interrupted. ``progress`` shows a tqdm bar (default: when stderr is a terminal).
+    never interrupted. ``progress`` shows a tqdm bar (default: when stderr is a terminal,
+and in a Jupyter notebook, where it is tqdm's notebook bar; never in a log file).
     """
     if isinstance(num_epochs, bool) or not isinstance(num_epochs, int | numpy.integer) or (
         num_epochs < 1
@@ -367,8 +379,10 @@ def _train_epoch(net, train_iter, loss_fn, optimizer, state, progress, num_epoch
 
 
 def _progress_bar(total, state, progress, num_epochs):
-    if progress is None:
-        progress = sys.stderr.isatty()
+    if progress is None:  # a terminal, or a notebook (tqdm.auto picks its widget there)
+        from .book import in_notebook
+
+        progress = sys.stderr.isatty() or in_notebook()
     try:
         from tqdm.auto import tqdm
     except ImportError:  # tqdm is optional: no bar without it
@@ -491,19 +505,10 @@ def _json_default(value):
 
 
 def plot_history(history: History, path: Path) -> None:
-    """The book's figure: train loss, train acc and test acc against the epoch."""
-    try:
-        from .viz._figure import subplots, write_atomically
+    """The book's figure (``mc.viz.curves``) written to ``path``; nothing without matplotlib."""
+    from .viz.curves import curves
 
-        figure, axes = subplots(figsize=(4.5, 3.2))
+    try:
+        curves(history, path)
     except ImportError:
         return  # matplotlib is optional: no figure without it
-
-    epochs = [e["epoch"] for e in history.epochs]
-    for key, style in (("train_loss", ".-"), ("train_acc", "m.--"), ("test_acc", "g.-.")):
-        axes.plot(epochs, [e[key] for e in history.epochs], style, label=key.replace("_", " "))
-    axes.set_xlabel("epoch")
-    axes.set_xlim(0.5, max(epochs) + 0.5)
-    axes.grid(True)
-    axes.legend()
-    write_atomically(Path(path), lambda file: figure.savefig(file, dpi=120, format="png"))

@@ -4,7 +4,6 @@ statistics the book's way, which is not the framework layer's way."""
 
 from __future__ import annotations
 
-import importlib.util
 import pathlib
 import subprocess
 import sys
@@ -12,6 +11,7 @@ import sys
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
+from pages import run_page
 
 import minicnn as mc
 from minicnn.functional import batch_norm as fused_batch_norm
@@ -20,14 +20,7 @@ EXAMPLE = pathlib.Path(__file__).resolve().parents[1] / "examples" / "batch_norm
 EPS = 1e-5
 
 
-def load_example():
-    spec = importlib.util.spec_from_file_location("batch_norm_example", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-scratch = load_example()
+scratch = run_page("batch_norm")  # the page's batch_norm, BatchNorm and lenet_scratch_bn
 
 # input shape, axes of the statistics, broadcast shape of per-channel values
 LAYOUTS = {

@@ -1,7 +1,6 @@
 """Every numeric example the book prints in D2L 7.2-7.5, through the library,
 and the section's example scripts run end to end."""
 
-import importlib.util
 import pathlib
 import subprocess
 import sys
@@ -9,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
+from pages import run_page
 
 import minicnn as mc
 from minicnn import nn
@@ -24,11 +24,11 @@ EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
 X33 = np.array([[0.0, 1.0, 2.0], [3.0, 4.0, 5.0], [6.0, 7.0, 8.0]])
 
 
-def load_example(name):
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def edge_image():
+    """The book's 6x8 image: white (1) with a black (0) band in columns 2..5."""
+    X = np.ones((6, 8))
+    X[:, 2:6] = 0
+    return X
 
 
 def test_corr2d():
@@ -36,7 +36,7 @@ def test_corr2d():
 
 
 def test_edge_detection_and_its_transpose():
-    X = load_example("conv_layer").edge_image()
+    X = edge_image()
     K = np.array([[1.0, -1.0]])
     Y = corr2d(X, K).numpy()
     assert Y.shape == (6, 7)
@@ -46,15 +46,33 @@ def test_edge_detection_and_its_transpose():
 
 
 def test_learning_the_kernel():
-    example = load_example("conv_layer")
-    X = example.edge_image()
+    page = run_page("conv_layer")
+    X = edge_image()
     Y = corr2d(X, np.array([[1.0, -1.0]])).numpy()
     losses = []
     mc.manual_seed(0)
-    weight = example.learn_kernel(X, Y, log=lambda line: losses.append(float(line.split()[-1])))
+    conv2d = nn.Conv2d(1, 1, kernel_size=(1, 2), bias=False).double()
+    log = lambda line: losses.append(float(line.split()[-1]))  # noqa: E731
+    page.learn_kernel(conv2d, X.reshape(1, 1, 6, 8), Y.reshape(1, 1, 6, 7), log=log)
     assert len(losses) == 5
     assert losses[-1] < 0.3 and losses[-1] < losses[0]  # the book's band: ~0.02-0.3
-    assert_allclose(weight, [[1.0, -1.0]], atol=0.1)
+    assert_allclose(conv2d.weight.numpy().reshape(1, 2), [[1.0, -1.0]], atol=0.1)
+
+
+def test_the_books_conv2d_over_corr2d_learns_the_kernel():
+    """The page's Conv2D (D2L 7.2.2), whose forward is the corr2d loop: autograd's
+    gradient through every slice, product and sum moves it to the edge kernel."""
+    page = run_page("conv_layer")
+    X = edge_image()
+    Y = corr2d(X, np.array([[1.0, -1.0]])).numpy()
+    conv2d = page.Conv2D(kernel_size=(1, 2))
+    assert conv2d.weight.grad is None
+    losses = []
+    log = lambda line: losses.append(float(line.split()[-1]))  # noqa: E731
+    page.learn_kernel(conv2d, X, Y, steps=20, lr=1e-2, log=log)
+    assert losses[-1] < 0.1 * losses[0]
+    assert_allclose(conv2d.weight.numpy(), [[1.0, -1.0]], atol=0.1)
+    assert abs(conv2d.bias.numpy()[0]) < 0.05
 
 
 @pytest.mark.parametrize(

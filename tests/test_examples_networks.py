@@ -5,7 +5,6 @@ shape walk-through."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pages import run_page
 
 import minicnn as mc
 
@@ -45,17 +45,12 @@ MODELS = {"lenet": "lenet", "alexnet": "alexnet", "vgg": "vgg11", "nin": "nin",
 
 
 def example_network(name):
-    """The network the example script builds (importing it does not run its main)."""
-    sys.path.insert(0, str(ROOT / "examples"))
-    try:
-        spec = importlib.util.spec_from_file_location(f"example_{name}", ROOT / "examples" / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(ROOT / "examples"))
-    if name == "vgg":  # built from --ratio in main: the book trains ratio 4
-        return module.vgg([(num_convs, channels // 4) for num_convs, channels in module.conv_arch])
-    return module.net
+    """The network the example page builds (run as a script with no arguments: it
+    prints its walk-through and table, and trains nothing)."""
+    page = run_page(name)
+    if name == "vgg":  # the page walks VGG-11 through, then trains it with widths / 4
+        return page.vgg([(num_convs, channels // 4) for num_convs, channels in page.conv_arch])
+    return page.net
 
 
 @pytest.mark.parametrize("name", EXAMPLES)

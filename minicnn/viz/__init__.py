@@ -2,6 +2,7 @@
 
 =======================  ===============================================================
 graph.py                 ``graph(loss)``: the autograd graph that backward walks
+curves.py                ``curves(history)``: the book's training figure
 mechanics.py             the chapter's mechanics: ``corr2d``, ``padding_and_stride``,
                          ``im2col`` (and col2im), ``pooling``
 inside.py                what a trained network sees: ``filters``, ``feature_maps``,
@@ -20,6 +21,7 @@ host for drawing. ``minicnn show WHAT MODEL`` draws them from the command line.
 
 from __future__ import annotations
 
+from .curves import curves
 from .graph import Graph, graph
 from .inside import (
     feature_maps,
@@ -32,7 +34,7 @@ from .inside import (
 )
 from .mechanics import corr2d, im2col, padding_and_stride, pooling
 from .predictions import confusion, confusion_counts, confusion_matrix, predictions
-from .report import write_report
+from .report import read_metrics, write_report
 
 __all__ = [
     "Graph",
@@ -40,6 +42,7 @@ __all__ = [
     "confusion_counts",
     "confusion_matrix",
     "corr2d",
+    "curves",
     "feature_maps",
     "filters",
     "grad_cam",
@@ -50,6 +53,7 @@ __all__ = [
     "padding_and_stride",
     "pooling",
     "predictions",
+    "read_metrics",
     "saliency",
     "saliency_map",
     "write_report",
