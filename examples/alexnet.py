@@ -66,6 +66,10 @@ print(mc.summary(net, (1, 1, page.size, page.size)))
 # 2 cores (`minicnn train alexnet` runs it). Here a short recipe of about a minute that
 # leaves chance level: the first 2048 images at 193×193 (the smallest side AlexNet's
 # first Linear layer takes), batch 32, one epoch, the book's learning rate.
+#
+# The run keeps its metrics, checkpoint and report in `runs/alexnet/`; running the cell
+# again replaces that run (in a notebook `page.train` passes `overwrite=True`; a script
+# asks for `--overwrite`).
 
 # %%
 run = page.train(net, lr=0.01, batch_size=32, num_epochs=1, resize=193, limit=2048)

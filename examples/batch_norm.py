@@ -138,8 +138,9 @@ print("moving_mean", net[1].moving_mean.numpy().reshape(-1))
 # ## Training
 #
 # The book's recipe: learning rate 1.0, batch 256, 10 epochs. Here two epochs, about a
-# minute on 2 cores (`minicnn train lenet_bn --epochs 10` trains the framework layer's
-# network with the full recipe).
+# quarter of a minute on 2 cores (`minicnn train lenet_bn` trains the framework layer's
+# network with the full recipe). The run goes to `runs/lenet_bn_scratch/`; running the
+# cell again replaces it (in a notebook `page.train` passes `overwrite=True`).
 
 # %%
 net = lenet_scratch_bn()
@@ -158,7 +159,8 @@ if run:  # trained above: not when the data is missing, nor as a script without 
 #
 # The framework's `nn.BatchNorm2d` and `nn.BatchNorm1d` compute the same normalisation
 # in one Function each, with its backward written out (`minicnn/functional/norm.py`),
-# and PyTorch's conventions for the moving statistics.
+# and PyTorch's conventions for the moving statistics. The same two epochs, into
+# `runs/lenet_bn/`.
 
 # %%
 net = nn.Sequential(

@@ -117,6 +117,10 @@ print(mc.summary(net, (1, 1, page.size, page.size)))
 # The book's recipe, learning rate 0.1, batch 256, 10 epochs at 96×96, takes hours on 2
 # cores (`minicnn train densenet` runs it). Here a short recipe of about a quarter of a
 # minute: the first 4096 images at 32×32, batch 64, one epoch, the book's learning rate.
+#
+# The run keeps its metrics, checkpoint and report in `runs/densenet/`; running the cell
+# again replaces that run (in a notebook `page.train` passes `overwrite=True`; a script
+# asks for `--overwrite`).
 
 # %%
 run = page.train(net, lr=0.1, batch_size=64, num_epochs=1, resize=32, limit=4096)

@@ -112,6 +112,10 @@ print(mc.summary(net, (1, 1, page.size, page.size)))
 # Twenty-two layers without batch norm start slowly with the book's SGD: 384 steps at
 # 32×32 barely left chance (test accuracy 0.21). So this run takes Adam (Kingma & Ba),
 # learning rate 0.001, whose steps do not shrink with the gradients.
+#
+# The run keeps its metrics, checkpoint and report in `runs/googlenet/`; running the cell
+# again replaces that run (in a notebook `page.train` passes `overwrite=True`; a script
+# asks for `--overwrite`).
 
 # %%
 run = page.train(net, lr=0.001, batch_size=64, num_epochs=2, resize=32, limit=4096, optimizer="adam")

@@ -65,7 +65,9 @@ print(mc.summary(net, (1, 1, page.size, page.size)))
 #
 # The book's recipe: learning rate 0.9, batch 256, 10 epochs of plain SGD on the 60000
 # training images, xavier-initialised weights (about a minute on 2 cores). The run keeps
-# its metrics, checkpoint and report in `runs/lenet/`; training again starts afresh.
+# its metrics, checkpoint and report in `runs/lenet/`; running the cell again replaces
+# that run (in a notebook `page.train` passes `overwrite=True`; a script asks for
+# `--overwrite`).
 
 # %%
 run = page.train(net, lr=0.9, batch_size=256, num_epochs=10)

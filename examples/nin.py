@@ -80,6 +80,10 @@ print(mc.summary(net, (1, 1, page.size, page.size)))
 # block at 96×96), and so do the gradients. Nothing short leaves chance that way (SGD at
 # learning rates 0.1 to 1.0, up to 768 steps, were tried). So this run takes Adam (Kingma
 # & Ba), learning rate 0.001, whose steps do not shrink with the gradients.
+#
+# The run keeps its metrics, checkpoint and report in `runs/nin/`; running the cell
+# again replaces that run (in a notebook `page.train` passes `overwrite=True`; a script
+# asks for `--overwrite`).
 
 # %%
 run = page.train(net, lr=0.001, batch_size=64, num_epochs=3, resize=67, limit=4096, optimizer="adam")

@@ -99,6 +99,10 @@ print(mc.summary(net, (1, 1, page.size, page.size)))
 # 2 cores (`minicnn train resnet18` runs it). Here a short recipe of about half a minute:
 # the first 4096 images at 32×32, batch 64, one epoch, the book's learning rate. Batch
 # norm and the residual paths let it learn from the first steps.
+#
+# The run keeps its metrics, checkpoint and report in `runs/resnet18/`; running the cell
+# again replaces that run (in a notebook `page.train` passes `overwrite=True`; a script
+# asks for `--overwrite`).
 
 # %%
 run = page.train(net, lr=0.05, batch_size=64, num_epochs=1, resize=32, limit=4096)

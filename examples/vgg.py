@@ -92,6 +92,10 @@ print(mc.summary(net, (1, 1, page.size, page.size)))
 # 2 cores (`minicnn train vgg11` runs it). Here a short recipe of about two minutes that
 # leaves chance level: the first 4096 images, batch 32, one epoch, the book's learning
 # rate (VGG's head needs 224×224 exactly).
+#
+# The run keeps its metrics, checkpoint and report in `runs/vgg11/`; running the cell
+# again replaces that run (in a notebook `page.train` passes `overwrite=True`; a script
+# asks for `--overwrite`).
 
 # %%
 run = page.train(net, lr=0.05, batch_size=32, num_epochs=1, resize=224, limit=4096)

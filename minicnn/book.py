@@ -76,6 +76,8 @@ class Page:
             parser.add_argument("--train", action="store_true", help="train the network (the page's recipe)")
             parser.add_argument("--epochs", type=int, help="with --train: this many epochs")
             parser.add_argument("--limit", type=int, help="with --train: only the first LIMIT images")
+            parser.add_argument("--overwrite", action="store_true",
+                                help="with --train: replace the run that runs/MODEL/ holds")  # fmt: skip
         for flag, settings in options.items():
             parser.add_argument(flag, **settings)
         return parser
@@ -147,7 +149,8 @@ class Page:
         out=None,
     ) -> Run | None:  # fmt: skip
         """Train ``net`` on Fashion-MNIST with this recipe, into ``out`` (default
-        ``runs/MODEL/``), and show
+        ``runs/MODEL/``; a notebook replaces the run it holds, since running a cell again
+        is what notebooks are for; a script, only with ``--overwrite``), and show
         the book's curves: always in a notebook, with ``--train`` as a script (where
         ``--epochs``, ``--limit`` and ``--size`` change the recipe). Returns the
         :class:`Run`, or ``None`` when nothing was trained. Missing data files are one
@@ -165,8 +168,11 @@ class Page:
             history = train.train_recipe(
                 self.model, epochs=num_epochs, lr=lr, batch_size=batch_size, resize=resize,
                 limit=limit, seed=0, out=out, net=net, optimizer=optimizer,
+                overwrite=self.notebook or args.overwrite,
             )  # fmt: skip
             _, test_iter = data.load_fashion_mnist(batch_size, resize=resize, limit=limit)
+        except train.RunExistsError as error:  # a script, without --overwrite
+            raise SystemExit(f"{error.folder} holds {error.holds}: --overwrite replaces it") from None
         except FileNotFoundError as error:
             if not self.notebook:
                 raise SystemExit(f"{self.model}: {error}") from None

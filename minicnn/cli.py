@@ -8,11 +8,16 @@ minicnn report runs/lenet                 # rebuild runs/lenet/report.html
 
 Every argument is checked before any work starts: a bad one is a one-line error that
 names it and what it accepts (exit status 2), with no traceback and no run folder left.
+What goes wrong later (a bad checkpoint or data file, a folder that holds a run, a full
+disk) is one line too, naming the file and what to do (exit status 1); Ctrl-C and
+SIGTERM save the run and exit with 130 and 143. ``--debug`` (or ``MINICNN_DEBUG=1``)
+shows the traceback instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -40,7 +45,39 @@ def main(argv=None) -> int:
     for argument in ("resize", "size"):  # an image side the network accepts
         if getattr(args, argument, None) is not None:
             _check_side(parser, args.model, args.__dict__[argument], f"--{argument}")
-    return args.run(args)
+    return _run(args)
+
+
+def _run(args) -> int:
+    """Run the command; what goes wrong is one line on stderr, not a traceback."""
+    from .data.fashion_mnist import DownloadError, IDXError
+    from .durable import DiskFullError
+    from .train import CheckpointError, RunExistsError, Terminated, TrainingDiverged
+
+    debug = args.debug or os.environ.get("MINICNN_DEBUG", "") not in ("", "0")
+    try:
+        return args.run(args)
+    except Terminated:
+        return 143  # 128 + SIGTERM; the run said where it saved itself
+    except KeyboardInterrupt:
+        return 130  # 128 + SIGINT
+    except RunExistsError as error:
+        if debug:
+            raise
+        _say(args, f"{error.folder} holds {error.holds}: --resume continues it, --out DIR "
+                   "starts a new run elsewhere, --overwrite replaces it")  # fmt: skip
+    except (CheckpointError, IDXError, DiskFullError, DownloadError, TrainingDiverged,
+            FileNotFoundError) as error:  # fmt: skip
+        if debug:
+            raise
+        _say(args, str(error))
+    return 1
+
+
+def _say(args, message: str) -> None:
+    """One line on stderr: ``minicnn COMMAND: message`` (a message's lines joined)."""
+    line = " ".join(part.strip() for part in message.splitlines() if part.strip())
+    print(f"minicnn {args.command}: {line}", file=sys.stderr)
 
 
 def _check_side(parser, model: str, side: int, argument: str) -> None:
@@ -97,22 +134,25 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--out", help="folder for metrics, curves and checkpoints (default runs/MODEL)"
     )
-    train.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
+    again = train.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
+    again.add_argument("--overwrite", action="store_true",
+                       help="replace the run that OUT holds (without this, a run is never replaced)")  # fmt: skip
     train.add_argument("--data-root", help="folder holding the Fashion-MNIST files")
     train.add_argument("--download", action="store_true", help="download the data if not found")
-    train.set_defaults(run=_train)
+    train.set_defaults(run=_train, command="train")
 
     summary = commands.add_parser("summary", help="per-layer shapes, parameters and FLOPs")
     summary.add_argument("model", choices=models.names())
     summary.add_argument(
         "--size", type=_whole_number, help="input side; default: the book's, per model"
     )
-    summary.set_defaults(run=_summary)
+    summary.set_defaults(run=_summary, command="summary")
 
     gradcheck = commands.add_parser("gradcheck", help="finite-difference check of a whole network")
     gradcheck.add_argument("model", choices=models.names())
     gradcheck.add_argument("--directions", type=_whole_number, default=3)
-    gradcheck.set_defaults(run=_gradcheck)
+    gradcheck.set_defaults(run=_gradcheck, command="gradcheck")
 
     show = commands.add_parser("show", help="draw a picture of a trained network (mc.viz)")
     show.add_argument("what", choices=SHOWS, help="the picture")
@@ -123,12 +163,12 @@ def _parser() -> argparse.ArgumentParser:
                       help="featuremaps, gradcam: a layer's dotted name (as mc.summary shows it)")
     show.add_argument("--out", help="folder for the PNG (default: pictures/ beside the checkpoint)")
     show.add_argument("--data-root", help="folder holding the Fashion-MNIST files")
-    show.set_defaults(run=_show)
+    show.set_defaults(run=_show, command="show")
 
     report = commands.add_parser("report", help="rebuild RUN_DIR/report.html from a run")
     report.add_argument("run_dir", help="a run's folder, e.g. runs/lenet")
     report.add_argument("--data-root", help="folder holding the Fashion-MNIST files")
-    report.set_defaults(run=_report)
+    report.set_defaults(run=_report, command="report")
 
     for command in (train, summary, gradcheck, show, report):
         command.add_argument("--backend", choices=available_backends(), help="array backend")
@@ -137,6 +177,8 @@ def _parser() -> argparse.ArgumentParser:
             type=_whole_number,
             help="CPU threads (default: every core this process may use; see mc.set_num_threads)",
         )
+        command.add_argument("--debug", action="store_true",
+                             help="show the traceback of an error (also MINICNN_DEBUG=1)")  # fmt: skip
     return parser
 
 
@@ -258,7 +300,7 @@ def _train(args) -> int:
     train_recipe(
         args.model, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
         resize=args.resize, limit=args.limit, seed=args.seed, out=args.out, resume=args.resume,
-        data_root=args.data_root, download=args.download,
+        overwrite=args.overwrite, data_root=args.data_root, download=args.download,
     )  # fmt: skip
     return 0
 

@@ -10,9 +10,15 @@ accuracy (train mode), then the test accuracy (eval mode, no graph). At the end:
 (on the 2-core machine of README.md's benchmarks; the book printed 0.469, 0.823, 0.779
 and 55297.0 examples/sec on a GPU)
 
-Around it: a progress bar, metrics appended as JSON lines, the book's curves saved as a
-PNG, a checkpoint after every epoch (and on Ctrl-C) from which ``resume`` continues
-exactly where the run stopped, and a clear stop on a NaN or infinite loss.
+Around it, what a long run needs, because a run is hours of a learner's machine:
+
+- a progress bar, metrics appended as JSON lines, the book's curves saved as a PNG;
+- a checkpoint after every epoch, and at the last finished step on Ctrl-C or SIGTERM,
+  from which ``resume`` continues exactly where the run stopped;
+- nothing lost: a folder that holds a run is not trained into again unless asked
+  (``resume`` or ``overwrite``); every file is written durably (``durable.py``); a
+  checkpoint that cannot be resumed from is a :class:`CheckpointError` saying why;
+- a clear stop on a NaN or infinite loss.
 """
 
 from __future__ import annotations
@@ -20,9 +26,12 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import sys
-import tempfile
+import threading
 import time
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +39,7 @@ import numpy
 
 from . import nn
 from .backend import cpu_generator, current_backend
+from .durable import DiskFullError, append_line, write_atomically, write_text_atomically
 from .optim import SGD, Adam
 from .tensor import no_grad
 
@@ -63,6 +73,28 @@ OPTIMIZERS = {"sgd": SGD, "adam": Adam}
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be resumed from: cut short, not minicnn's, another
+    network's, or made with another recipe. The message names the file and what to do."""
+
+
+class RunExistsError(FileExistsError):
+    """``out`` holds an earlier run, and neither ``resume`` nor ``overwrite`` was asked
+    for: training there would throw that run away."""
+
+    def __init__(self, folder: Path, holds: str):
+        self.folder, self.holds = Path(folder), holds
+        super().__init__(
+            f"{folder} holds {holds}: pass resume=True to continue it, overwrite=True to "
+            "replace it, or another out folder for a new run"
+        )
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``docker stop``, a batch scheduler, a closing terminal) stopped the run.
+    As on Ctrl-C, the checkpoint holds the last finished step."""
 
 
 @dataclass
@@ -104,6 +136,7 @@ def train_recipe(
     seed: int = 0,
     out: str | os.PathLike | None = None,
     resume: bool = False,
+    overwrite: bool = False,
     data_root=None,
     download: bool = False,
     net: nn.Module | None = None,
@@ -139,14 +172,18 @@ def train_recipe(
     recipe = dict(resize=resize, batch_size=batch_size, lr=lr, epochs=epochs, seed=seed, limit=limit)
     if optimizer != "sgd":  # the book's runs keep the run.json they always had
         recipe["optimizer"] = optimizer
-    _write_run(Path(out), model, recipe)
-    history = fit(net, train_iter, test_iter, epochs, lr, out=out, resume=resume, log=log,
-                  optimizer=OPTIMIZERS[optimizer](net.parameters(), lr=lr))  # fmt: skip
+    history = fit(
+        net, train_iter, test_iter, epochs, lr, out=out, resume=resume, overwrite=overwrite,
+        optimizer=OPTIMIZERS[optimizer](net.parameters(), lr=lr), log=log,
+        record=_run_record(model, recipe),
+    )  # fmt: skip
     if _has_matplotlib():
         from .viz import write_report
 
         try:
             write_report(out, net, test_iter, history.test_predictions)
+        except DiskFullError:
+            raise
         except (OSError, ValueError, RuntimeError) as error:  # the run itself is saved
             log(f"could not draw the report ({error}); retry with: minicnn report {out}")
         else:
@@ -156,13 +193,11 @@ def train_recipe(
     return history
 
 
-def _write_run(out: Path, model: str, recipe: dict) -> None:
+def _run_record(model: str, recipe: dict) -> dict:
     """run.json: what the report says about the run (the model, its recipe, the machine)."""
-    from .viz._figure import write_atomically
     from .viz.report import machine
 
-    run = dict(model=model, recipe=recipe, machine=machine())
-    write_atomically(out / "run.json", lambda file: file.write(json.dumps(run, indent=1).encode()))
+    return dict(model=model, recipe=recipe, machine=machine())
 
 
 def _has_matplotlib() -> bool:
@@ -216,61 +251,109 @@ def fit(
     *,
     out: str | os.PathLike | None = None,
     resume: bool = False,
+    overwrite: bool = False,
     optimizer=None,
     progress: bool | None = None,
+    record: dict | None = None,
     log=print,
 ) -> History:
     """Train ``net`` with the book's recipe and return its :class:`History`.
 
-    With ``out``, the run keeps in that folder: ``metrics.jsonl`` (one line per epoch),
-    ``curves.png`` (loss and accuracies per epoch), and ``checkpoint.npz`` (written
-    atomically after each epoch and on Ctrl-C). ``resume=True`` loads that checkpoint
-    and continues: same data order, same dropout draws, same result as a run that was
-    never interrupted. ``progress`` shows a tqdm bar (default: when stderr is a terminal,
-and in a Jupyter notebook, where it is tqdm's notebook bar; never in a log file).
+    With ``out``, the run keeps in that folder: ``checkpoint.npz`` (after each epoch,
+    and at the last finished step on Ctrl-C or SIGTERM), ``metrics.jsonl`` (one line per
+    epoch), ``curves.png`` (loss and accuracies per epoch), and ``record`` as
+    ``run.json``; every file written durably (``minicnn/durable.py``). A folder that
+    holds a run is refused (:class:`RunExistsError`) unless ``resume=True`` continues
+    it (same data order, same dropout draws, same result as a run never interrupted;
+    ``num_epochs`` may grow) or ``overwrite=True`` replaces it. ``progress`` shows a
+    tqdm bar (default: when stderr is a terminal, and in a Jupyter notebook, where it
+    is tqdm's notebook bar; never in a log file).
     """
     if isinstance(num_epochs, bool) or not isinstance(num_epochs, int | numpy.integer) or (
         num_epochs < 1
     ):
         raise ValueError(f"fit: num_epochs must be a whole number >= 1, got {num_epochs!r}")
+    if resume and overwrite:
+        raise ValueError("fit: resume=True continues a run and overwrite=True replaces it: pass one")
     out = Path(out) if out is not None else None
+    if resume and out is None:
+        raise FileNotFoundError("resume: no out folder given, so no checkpoint to resume from")
+    if out is not None:
+        claim_folder(out, resume=resume, overwrite=overwrite)
     loss_fn = nn.CrossEntropyLoss()
     optimizer = optimizer or SGD(net.parameters(), lr=lr)
+    recipe = _recipe(train_iter, optimizer)
+    checkpoint = out / CHECKPOINT if out else None
     state = _RunState()
-    checkpoint = out / "checkpoint.npz" if out else None
-    if resume and checkpoint is not None and checkpoint.exists():
-        state = load_checkpoint(checkpoint, net, optimizer)
+    if resume:
+        state = load_checkpoint(checkpoint, net, optimizer, recipe)
         log(f"resuming from {checkpoint}: epoch {state.epoch + 1}, batch {state.batch}")
-    elif resume:
-        raise FileNotFoundError(f"resume: no checkpoint at {checkpoint or '(no out folder given)'}")
     else:
         init_weights(net)
     if out:
         out.mkdir(parents=True, exist_ok=True)
+        if record is not None:
+            write_text_atomically(out / "run.json", json.dumps(record, indent=1))
+        if resume:  # the checkpoint's epochs, each once, whatever a crash left in the log
+            _write_metrics(out / METRICS, state.history.epochs)
 
-    try:
-        while state.epoch < num_epochs:
-            _train_epoch(net, train_iter, loss_fn, optimizer, state, progress, num_epochs)
-            last = [] if state.epoch == num_epochs - 1 else None  # kept for the pictures
-            record = state.finish_epoch(evaluate_accuracy(net, test_iter, last))
-            state.history.test_predictions = last
-            log(
-                f"epoch {record['epoch']}: loss {record['train_loss']:.3f}, "
-                f"train acc {record['train_acc']:.3f}, test acc {record['test_acc']:.3f}, "
-                f"{record['examples_per_sec']:.1f} examples/sec"
-            )
+    with _StopOnSignals() as stop:
+        try:
+            while state.epoch < num_epochs:
+                _train_epoch(net, train_iter, loss_fn, optimizer, state, progress, num_epochs, stop)
+                last = [] if state.epoch == num_epochs - 1 else None  # kept for the pictures
+                record = state.finish_epoch(evaluate_accuracy(net, test_iter, last))
+                state.history.test_predictions = last
+                log(
+                    f"epoch {record['epoch']}: loss {record['train_loss']:.3f}, "
+                    f"train acc {record['train_acc']:.3f}, test acc {record['test_acc']:.3f}, "
+                    f"{record['examples_per_sec']:.1f} examples/sec"
+                )
+                if out:  # the checkpoint first: the log is rebuilt from it on resume
+                    save_checkpoint(checkpoint, net, optimizer, state, recipe, num_epochs)
+                    append_line(out / METRICS, json.dumps(record))
+                    plot_history(state.history, out / "curves.png")
+                stop.check()  # a signal during evaluation or saving: the epoch is saved
+        except KeyboardInterrupt as interrupt:
             if out:
-                _append_metrics(out / "metrics.jsonl", record)
-                save_checkpoint(checkpoint, net, optimizer, state)
-                plot_history(state.history, out / "curves.png")
-    except KeyboardInterrupt:
-        if out:
-            save_checkpoint(checkpoint, net, optimizer, state)
-            log(f"interrupted: saved {checkpoint} (epoch {state.epoch + 1}, batch {state.batch})")
-        raise
+                save_checkpoint(checkpoint, net, optimizer, state, recipe, num_epochs)
+                why = "stopped by SIGTERM" if isinstance(interrupt, Terminated) else "interrupted"
+                log(f"{why}: saved {checkpoint} (epoch {state.epoch + 1}, batch {state.batch}); "
+                    "--resume continues it")  # fmt: skip
+            raise
     if state.history.epochs:
         log(state.history.final_report())
     return state.history
+
+
+class _StopOnSignals:
+    """While training, Ctrl-C (SIGINT) and SIGTERM ask the loop to stop once the step in
+    progress is done, so that the checkpoint holds whole steps: :meth:`check`, called
+    between steps, raises KeyboardInterrupt or :class:`Terminated`. A second signal acts
+    at once, as it would have without this. Outside the main thread (where Python
+    delivers signals) this does nothing."""
+
+    def __enter__(self):
+        self.signal, self.previous = None, {}
+        if threading.current_thread() is threading.main_thread():
+            for number in (signal.SIGINT, signal.SIGTERM):
+                self.previous[number] = signal.signal(number, self._ask)
+        return self
+
+    def _ask(self, number, frame):
+        self.signal = number
+        for each, handler in self.previous.items():  # the next one is not deferred
+            signal.signal(each, handler)
+
+    def check(self) -> None:
+        if self.signal == signal.SIGTERM:
+            raise Terminated("SIGTERM")
+        if self.signal == signal.SIGINT:
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc_info):
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
 
 
 @dataclass
@@ -345,7 +428,7 @@ class _DeviceSums:
         self.__init__()
 
 
-def _train_epoch(net, train_iter, loss_fn, optimizer, state, progress, num_epochs) -> None:
+def _train_epoch(net, train_iter, loss_fn, optimizer, state, progress, num_epochs, stop) -> None:
     net.train()
     train_iter.set_epoch(state.epoch)
     batches = iter(train_iter)
@@ -369,6 +452,7 @@ def _train_epoch(net, train_iter, loss_fn, optimizer, state, progress, num_epoch
                 bar.set_postfix(loss=f"{state.loss_sum / state.examples:.3f}", refresh=False)
             state.seconds += time.perf_counter() - start
             bar.update(1)
+            stop.check()  # Ctrl-C or SIGTERM: stop here, between two steps
     except KeyboardInterrupt:
         sums.read_into(state)  # the steps taken so far count in the checkpoint
         raise
@@ -406,14 +490,88 @@ class _NoBar:
 
 
 # ---- files ------------------------------------------------------------------------------
-def _append_metrics(path: Path, record: dict) -> None:
-    with open(path, "a") as file:
-        file.write(json.dumps(record) + "\n")
+CHECKPOINT, METRICS = "checkpoint.npz", "metrics.jsonl"
+#: What a run writes into its folder (``minicnn show`` adds pictures/): what ``overwrite``
+#: replaces. Any other file there is left alone.
+RUN_FILES = (CHECKPOINT, METRICS, "run.json", "curves.png", "predictions.png", "confusion.png",
+             "filters.png", "featuremaps.png", "report.html")  # fmt: skip
+WHAT_TO_DO = "delete it, or start the run again (--overwrite; overwrite=True in Python)"
 
 
-def save_checkpoint(path: Path, net, optimizer, state: _RunState) -> None:
-    """Model, optimizer, run state and the random generator, written atomically: to a
-    temporary file in the same folder, then renamed over the old checkpoint."""
+def claim_folder(out, *, resume: bool = False, overwrite: bool = False) -> None:
+    """Make ``out`` ready for a run. With ``resume`` it must hold a checkpoint; else it
+    must hold no run (:class:`RunExistsError`), unless ``overwrite`` asks to replace
+    it: then the run's files (:data:`RUN_FILES`, and its pictures/) are removed first."""
+    out = Path(out)
+    if resume:
+        if not (out / CHECKPOINT).is_file():
+            raise FileNotFoundError(f"resume: no checkpoint at {out / CHECKPOINT}")
+        return
+    holds = describe_run(out)
+    if holds is None:
+        return
+    if not overwrite:
+        raise RunExistsError(out, holds)
+    for name in RUN_FILES:
+        (out / name).unlink(missing_ok=True)
+    for picture in (out / "pictures").glob("*"):
+        if picture.suffix in (".png", ".dot"):
+            picture.unlink()
+
+
+def describe_run(out) -> str | None:
+    """What ``out`` holds, in words (``"a lenet run, 3 of 10 epochs done"``), or None
+    when it holds no run."""
+    out = Path(out)
+    if (out / CHECKPOINT).exists():
+        try:
+            meta, _ = read_checkpoint(out / CHECKPOINT)
+        except CheckpointError:
+            return "a checkpoint that cannot be read"
+        done, planned = meta.get("epoch", 0), meta.get("num_epochs")
+        progress = f"{done} of {planned} epoch{'s' * (planned != 1)}" if planned else f"{done} epochs"
+        where = f", stopped at batch {meta['batch']} of epoch {done + 1}" if meta.get("batch") else ""
+        return f"a {meta.get('model', 'minicnn')} run, {progress} done{where}"
+    if (out / METRICS).exists():
+        return "the metrics of an earlier run (metrics.jsonl)"
+    return None
+
+
+def _write_metrics(path: Path, epochs: list[dict]) -> None:
+    write_text_atomically(path, "".join(json.dumps(epoch) + "\n" for epoch in epochs))
+
+
+def _recipe(train_iter, optimizer) -> dict:
+    """What must not change when a run is resumed: it would not end as it would have."""
+    recipe = dict(
+        batch_size=train_iter.batch_size,
+        training_images=train_iter.num_examples,
+        resize=train_iter.resize,
+        seed=train_iter.seed,
+        optimizer=type(optimizer).__name__,
+        **optimizer.state_dict()["hyperparameters"],
+    )
+    return json.loads(json.dumps(recipe, default=_json_default))  # as a checkpoint keeps it
+
+
+#: How each part of a recipe reads in a message.
+RECIPE_WORDS = {"batch_size": "batch size {}", "lr": "learning rate {}",
+                "training_images": "{} training images", "resize": "resize {}",
+                "seed": "seed {}", "optimizer": "optimizer {}"}  # fmt: skip
+
+
+def _recipe_differences(saved: dict, asked: dict) -> list[str]:
+    words = lambda key, value: RECIPE_WORDS.get(key, key + " {}").format(value)  # noqa: E731
+    return [
+        f"{words(key, saved[key])} (asked: {asked.get(key)})"
+        for key in saved
+        if saved[key] != asked.get(key)
+    ]
+
+
+def save_checkpoint(path: Path, net, optimizer, state: _RunState, recipe=None, num_epochs=None) -> None:
+    """Model, optimizer, run state, recipe and the random generator, written durably:
+    to a temporary file in the same folder, fsynced, then renamed over the old one."""
     path = Path(path)
     arrays = {f"model/{k}": v for k, v in net.state_dict().items()}
     optim_state = optimizer.state_dict()
@@ -424,6 +582,8 @@ def save_checkpoint(path: Path, net, optimizer, state: _RunState) -> None:
         model=getattr(net, "name", type(net).__name__),
         epoch=state.epoch,
         batch=state.batch,
+        num_epochs=num_epochs,
+        recipe=recipe,
         loss_sum=state.loss_sum,
         correct=state.correct,
         examples=state.examples,
@@ -433,16 +593,47 @@ def save_checkpoint(path: Path, net, optimizer, state: _RunState) -> None:
         generator=cpu_generator().bit_generator.state,
     )
     arrays["meta"] = numpy.array(json.dumps(meta, default=_json_default))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    write_atomically(path, lambda file: numpy.savez(file, **arrays))
+
+
+def read_checkpoint(path) -> tuple[dict, dict]:
+    """A checkpoint's record (``meta``) and its arrays, or a :class:`CheckpointError`
+    naming the file and what is wrong with it."""
+    path = Path(path)
     try:
-        with os.fdopen(handle, "wb") as file:
-            numpy.savez(file, **arrays)
-        os.chmod(temporary, 0o644)  # mkstemp makes it private; a checkpoint is an ordinary file
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+        with numpy.load(path, allow_pickle=False) as archive:
+            names = archive.files
+            arrays = {name: archive[name] for name in names if name != "meta"}
+            meta_text = str(archive["meta"]) if "meta" in names else None
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as error:
+        if isinstance(error, ValueError) and "allow_pickle" in str(error) and zipfile.is_zipfile(path):
+            raise CheckpointError(
+                f"{path} is not a minicnn checkpoint (it holds Python objects, which minicnn "
+                f"never saves): {WHAT_TO_DO}"
+            ) from None
+        raise CheckpointError(
+            f"{path} is cut short or is not a checkpoint ({error}): {WHAT_TO_DO}"
+        ) from None
+    try:
+        meta = json.loads(meta_text) if meta_text is not None else None
+    except json.JSONDecodeError:
+        meta = None
+    if not isinstance(meta, dict) or "epoch" not in meta:
+        raise CheckpointError(f"{path} is not a minicnn checkpoint (no run record in it): {WHAT_TO_DO}")
+    return meta, arrays
+
+
+def _check_network(path: Path, meta: dict, net, weights: dict) -> None:
+    """The checkpoint holds ``net``'s network: the same name, and weights that load."""
+    from . import models
+
+    saved, wanted = meta.get("model"), getattr(net, "name", None)
+    if saved in models.names() and wanted in models.names() and saved != wanted:
+        raise CheckpointError(f"{path} holds a {saved} network, not a {wanted}: {WHAT_TO_DO}")
+    try:
+        net.load_state_dict(weights)
+    except (KeyError, ValueError) as error:
+        raise CheckpointError(f"{path} does not hold this network's weights ({error}): {WHAT_TO_DO}") from None
 
 
 def load_network(model: str, checkpoint) -> nn.Module:
@@ -457,32 +648,32 @@ def load_network(model: str, checkpoint) -> nn.Module:
             "(or give --checkpoint PATH)"
         )
     net = models.get(model)
-    try:
-        with numpy.load(path, allow_pickle=False) as archive:
-            meta = json.loads(str(archive["meta"])) if "meta" in archive.files else {}
-            weights = {k[6:]: archive[k] for k in archive.files if k.startswith("model/")}
-    except (OSError, ValueError) as error:
-        raise ValueError(f"{path} is not a minicnn checkpoint ({error})") from None
-    saved = meta.get("model")
-    if saved in models.names() and saved != model:
-        raise ValueError(f"{path} holds a {saved} network, not a {model}")
-    try:  # an example's own network saves its class name: its weights decide
-        net.load_state_dict(weights)
-    except (KeyError, ValueError) as error:
-        raise ValueError(f"{path} does not hold a {model} network: {error}") from None
+    meta, arrays = read_checkpoint(path)
+    _check_network(path, meta, net, {k[6:]: v for k, v in arrays.items() if k.startswith("model/")})
     return net
 
 
-def load_checkpoint(path: Path, net, optimizer) -> _RunState:
-    with numpy.load(path, allow_pickle=False) as archive:
-        meta = json.loads(str(archive["meta"]))
-        net.load_state_dict({k[6:]: archive[k] for k in archive.files if k.startswith("model/")})
-        buffers: dict = {}
-        for key in archive.files:
-            if key.startswith("optim/"):
-                _, index, name = key.split("/", 2)
-                value = archive[key]
-                buffers.setdefault(int(index), {})[name] = value if value.ndim else value.item()
+def load_checkpoint(path: Path, net, optimizer, recipe: dict | None = None) -> _RunState:
+    """Load a checkpoint into ``net`` and ``optimizer`` and return where the run stands.
+    With ``recipe`` (what the resumed run asks for), a checkpoint made with another one
+    is refused, naming each difference: the run would not end as it would have."""
+    path = Path(path)
+    meta, arrays = read_checkpoint(path)
+    _check_network(path, meta, net, {k[6:]: v for k, v in arrays.items() if k.startswith("model/")})
+    saved = meta.get("recipe")
+    if recipe is not None and saved:
+        differences = _recipe_differences(saved, recipe)
+        if differences:
+            raise CheckpointError(
+                f"{path} was made with {', '.join(differences)}; a run resumed with another "
+                "recipe would not end as it would have: resume with its recipe, or train "
+                "into another folder (--out DIR)"
+            )
+    buffers: dict = {}
+    for key, value in arrays.items():
+        if key.startswith("optim/"):
+            _, index, name = key.split("/", 2)
+            buffers.setdefault(int(index), {})[name] = value if value.ndim else value.item()
     optimizer.load_state_dict({"hyperparameters": meta["hyperparameters"], "state": buffers})
     cpu_generator().bit_generator.state = meta["generator"]
     return _RunState(

@@ -62,8 +62,9 @@ def from_page(page: str):
         "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
         "language_info": {"name": "python"},
     }
-    for cell in notebook.cells:
+    for number, cell in enumerate(notebook.cells):
         cell.metadata = {}
+        cell.id = f"{page}-{number}"  # the same ids every build: a rebuild changes only timings
     return notebook
 
 

@@ -115,6 +115,8 @@ def test_every_section_has_a_page_and_a_notebook_in_the_books_order():
 @pytest.mark.parametrize("page", PAGES)
 def test_the_committed_notebook_holds_its_pages_cells(page):
     assert build.differences(page) is None
+    committed = nbformat.read(build.notebook_path(page), as_version=4)
+    assert [cell.id for cell in committed.cells] == [cell.id for cell in build.from_page(page).cells]
 
 
 def test_a_changed_page_is_caught(tmp_path, monkeypatch):

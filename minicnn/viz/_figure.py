@@ -1,13 +1,13 @@
 """What every picture shares: matplotlib without a display, inline in Jupyter, and
-atomic writes."""
+durable writes (``minicnn/durable.py``)."""
 
 from __future__ import annotations
 
 import io
-import os
 import sys
-import tempfile
 from pathlib import Path
+
+from ..durable import write_atomically  # noqa: F401 - the pictures' writes are durable too
 
 INSTALL_HINT = "pip install -e '.[train]' (matplotlib)"
 DPI = 110
@@ -55,22 +55,6 @@ def finish(figure, path=None):
         write_atomically(Path(path), lambda file: figure.savefig(file, dpi=DPI,
                                                                  format=_format(path)))  # fmt: skip
     return figure
-
-
-def write_atomically(path: Path, write) -> None:
-    """``write(file)`` into a temporary file beside ``path``, then rename it over ``path``:
-    a reader never sees half a file, and a failure leaves the old one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            write(file)
-        os.chmod(temporary, 0o644)  # mkstemp makes it private; a picture is an ordinary file
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
 
 
 def _format(path) -> str:
