@@ -163,13 +163,13 @@ def current_backend():
 def backend_of(array):
     """The backend that computes on ``array``: CuPy arrays run on ``cupy``; NumPy arrays on
     the active backend when it is a CPU one, otherwise on ``numpy``."""
-    if isinstance(array, numpy.ndarray | numpy.generic):
-        active = current_backend()
-        return active if active.device == "cpu" else get_backend("numpy")
-    if hasattr(array, "__cuda_array_interface__"):
+    if hasattr(array, "__cuda_array_interface__"):  # device memory, whatever its class
         cupy_backend = get_backend("cupy")
         if cupy_backend.is_array(array):
             return cupy_backend
+    elif isinstance(array, numpy.ndarray | numpy.generic):
+        active = current_backend()
+        return active if active.device == "cpu" else get_backend("numpy")
     raise TypeError(f"not an array of any minicnn backend: {type(array).__name__}")
 
 

@@ -33,7 +33,9 @@ class NumpyBackend:
 
     # ---- arrays -------------------------------------------------------------------
     def is_array(self, obj) -> bool:
-        return isinstance(obj, self.xp.ndarray)
+        """A host array: a NumPy array that is not device memory (a CuPy array, or the
+        tests' emulation of one, tells itself by ``__cuda_array_interface__``)."""
+        return isinstance(obj, self.xp.ndarray) and not hasattr(obj, "__cuda_array_interface__")
 
     def asarray(self, data, dtype=None):
         """Bring ``data`` (list, scalar, NumPy or CuPy array) onto this backend."""

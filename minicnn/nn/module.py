@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import numpy
 
-from ..backend import get_backend
+from ..backend import current_backend, get_backend
 from ..tensor import Tensor, as_tensor
 
 
@@ -22,9 +22,9 @@ class Parameter(Tensor):
     """A tensor that is a trainable weight of a module (``requires_grad`` by default)."""
 
     def __init__(self, data, requires_grad: bool = True):
-        if isinstance(data, Tensor):
-            data = data.data
-        super().__init__(data, requires_grad=requires_grad)
+        """``data``: a Tensor, a backend's array, or host data (a NumPy array, which goes
+        to the active backend, as ``mc.tensor``'s does: on a GPU, to the device)."""
+        super().__init__(_on_active_backend(data), requires_grad=requires_grad)
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
@@ -87,9 +87,7 @@ class Module:
 
     def register_buffer(self, name: str, value) -> None:
         """Keep ``value`` (a Tensor, array or None) as state: saved, moved, never trained."""
-        if isinstance(value, Tensor):
-            value = value.data
-        self._buffers[name] = None if value is None else Tensor(value)
+        self._buffers[name] = None if value is None else Tensor(_on_active_backend(value))
 
     def add_module(self, name: str, module: Module) -> None:
         self._modules[str(name)] = module
@@ -296,6 +294,16 @@ class Sequential(Module):
         if isinstance(index, slice):  # keeps the names, as PyTorch does: net[2:] has '2', '3'...
             return Sequential(OrderedDict(items[index]))
         return items[index][1]
+
+
+def _on_active_backend(value):
+    """A Tensor's array as it is; host data (NumPy arrays, lists) on the active backend."""
+    if isinstance(value, Tensor):
+        return value.data
+    backend = current_backend()
+    if backend.is_array(value) or hasattr(value, "__cuda_array_interface__"):
+        return value
+    return backend.asarray(numpy.asarray(value))
 
 
 def _to_numpy(value) -> numpy.ndarray:
