@@ -5,7 +5,7 @@ DATA_DIR := /usr/share/datasets/fashion-mnist
 .PHONY: install data train notebooks test test-fast lint
 
 install:
-	$(PYTHON) -m pip install -e '.[test,numba,train,dev,notebooks]'
+	$(PYTHON) -m pip install -e '.[test,numba,train,dev,notebooks,cuda-compile]'
 
 # Debian's dataset-fashion-mnist package installs the four IDX files under $(DATA_DIR).
 # Without apt (or root), minicnn downloads them itself: `minicnn train lenet --download`.

@@ -231,7 +231,7 @@ def test_mismatched_float_dtypes(call, message):
         call()
 
 
-def test_mismatched_backends():
+def test_mismatched_backends_numpy_and_cupy():
     if not {"numpy", "cupy"} <= set(mc.available_backends()):
         pytest.skip(
             f"needs both numpy and cupy arrays: {minicnn.backend.unavailable_reason('cupy')}"

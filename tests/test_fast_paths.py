@@ -59,6 +59,7 @@ def test_conv2d_equals_torch_for_any_chunk_size(
     per_image = window.c * window.kh * window.kw * window.oh * window.ow * x.itemsize
     monkeypatch.setattr(conv, "CHUNK_BYTES", chunk(per_image))  # the textbook path's
     monkeypatch.setattr(tuning, "CONV_CHUNK_BYTES", chunk(per_image))  # the engine room's
+    monkeypatch.setattr(tuning, "GPU_CONV_CHUNK_BYTES", chunk(per_image))  # and on a GPU
 
     if reference and backend.conv2d_plan(window, w_shape) is None:
         pytest.skip(f"the {backend.name} backend computes the chapter's way with or without the switch")

@@ -58,6 +58,23 @@ def minicnn_params(start):
     return [nn.Parameter(v.copy()) for v in start]
 
 
+@pytest.mark.parametrize("config", ["sgd", "sgd_all", "adam", "adam_weight_decay"])
+def test_steps_on_every_backend_equal_the_numpy_backends(backend, config):
+    """The same steps on each backend's arrays (plain SGD is a fused kernel on the GPU,
+    the numba backend's a compiled loop; momentum and Adam array expressions) give the
+    numpy backend's numbers."""
+    kind, kwargs = CONFIGS[config]
+    start, grads = make_problem(3)
+    params = minicnn_params(start)  # on the backend under test
+    assert all(p.backend is backend for p in params)
+    ours = run_minicnn(getattr(mc.optim, kind)(params, **kwargs), params, grads)
+    with mc.use_backend("numpy"):
+        reference = minicnn_params(start)
+        expected = run_minicnn(getattr(mc.optim, kind)(reference, **kwargs), reference, grads)
+    for k, (a, b) in enumerate(zip(ours, expected, strict=True)):
+        assert_allclose(a, b, rtol=1e-15, atol=0, err_msg=f"p{k}")
+
+
 @pytest.mark.parametrize("steps", [1, 5])
 @pytest.mark.parametrize("config", list(CONFIGS))
 def test_steps_equal_torch(config, steps):
