@@ -163,8 +163,8 @@ def current_backend():
 def backend_of(array):
     """The backend that computes on ``array``: CuPy arrays run on ``cupy``; NumPy arrays on
     the active backend when it is a CPU one, otherwise on ``numpy``."""
-    if hasattr(array, "__cuda_array_interface__"):  # device memory, whatever its class
-        cupy_backend = get_backend("cupy")
+    if type(array) is not numpy.ndarray and hasattr(array, "__cuda_array_interface__"):
+        cupy_backend = get_backend("cupy")  # device memory, whatever its class
         if cupy_backend.is_array(array):
             return cupy_backend
     elif isinstance(array, numpy.ndarray | numpy.generic):

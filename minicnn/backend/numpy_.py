@@ -35,7 +35,9 @@ class NumpyBackend:
     def is_array(self, obj) -> bool:
         """A host array: a NumPy array that is not device memory (a CuPy array, or the
         tests' emulation of one, tells itself by ``__cuda_array_interface__``)."""
-        return isinstance(obj, self.xp.ndarray) and not hasattr(obj, "__cuda_array_interface__")
+        return type(obj) is numpy.ndarray or (
+            isinstance(obj, self.xp.ndarray) and not hasattr(obj, "__cuda_array_interface__")
+        )
 
     def asarray(self, data, dtype=None):
         """Bring ``data`` (list, scalar, NumPy or CuPy array) onto this backend."""
@@ -48,7 +50,7 @@ class NumpyBackend:
 
     def empty(self, shape, dtype):
         """A new array of ``shape``, not initialised: where kernels put their outputs.
-        (The numba backend takes it from a pool of reused buffers, engine_room/pool.py.)"""
+        (The numba backend takes it from a pool of reused buffers, engine_room/allocator.py.)"""
         return self.xp.empty(shape, dtype=dtype)
 
     def zeros(self, shape, dtype):
