@@ -124,7 +124,7 @@ def worker(engine, name, batch, mode, warmup, repeat, clock) -> dict:
 
 
 def _pooled_bytes(engine: str) -> int:
-    """What the numba backend's buffer pool holds from earlier steps (engine_room/pool.py):
+    """What the numba backend's buffer pool holds from earlier steps (engine_room/allocator.py):
     part of a step's memory, though it is resident before the step starts. Its pages
     that are resident count, not its segments' sizes: the pages of a segment no request
     ever reached take no memory."""

@@ -52,7 +52,7 @@ def _huge_pages_never() -> bool:
 def test_a_page_written_in_a_shared_segment_is_the_only_one_resident(common):
     """A shared segment asks for no huge pages: else writing one page of a block would
     make its whole 2 MiB resident (LeNet at batch 32 held 3.0 to 4.7 MB for 3.0)."""
-    from minicnn.engine_room.pool import BufferPool
+    from minicnn.engine_room.allocator import BufferPool
 
     mib = 1 << 20
     pool = BufferPool(min_bytes=mib)

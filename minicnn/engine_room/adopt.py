@@ -5,7 +5,7 @@ reference backend always keeps a copy, since one array may reach several leaves
 (``a + b`` hands the same dy to both) or be a view of another (a broadcast). A copy of
 every weight gradient costs a fast step real time (AlexNet's first Linear layer: 150 MB
 a step), so the fast backends keep the array itself when its memory is its own (not a
-view; or the very array the buffer pool handed out, engine_room/pool.py) and no leaf
+view; or the very array the buffer pool handed out, engine_room/allocator.py) and no leaf
 has kept it before. Only a second leaf given the same array gets a copy.
 """
 

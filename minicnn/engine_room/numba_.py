@@ -21,11 +21,13 @@ Four rules shape every kernel:
   always belong to one part.) Numba's own thread pool is never started.
 - Each element's terms are added in the order NumPy's kernels add them (ascending
   kernel offset i*kw + j), in the array's dtype, so the two backends agree to the last
-  bit. Batch norm's sums are the exception: accumulated in float64, so they agree to
-  round-off (and inputs with few values per channel keep NumPy's kernels).
+  bit. Two exceptions agree to round-off instead: batch norm's sums, accumulated in
+  float64 (inputs with few values per channel keep NumPy's kernels), and the direct
+  loops' weight gradient (``_grad_weight_direct``), whose dot products LLVM may add in
+  vector lanes (``fastmath={"reassoc"}``), as BLAS's sdot does.
 - Outputs are allocated in Python (``self.empty``, or ``self.zeros`` where a loop only
   adds into them), from a pool that hands the same memory to the next step
-  (engine_room/pool.py); the loops skip the padding, whose contribution is zero (or -inf
+  (engine_room/allocator.py); the loops skip the padding, whose contribution is zero (or -inf
   for max pooling).
 - Where NumPy is faster the backend keeps NumPy's kernel: the strided copies of im2col
   (as one copy), of window_sum on a single thread, and anything not float32 or float64
@@ -51,7 +53,7 @@ from ..backend.window import Window2d
 from . import _winograd_kernels, conv, tuning, winograd
 from . import team as _team
 from .adopt import Adoptions
-from .pool import BufferPool
+from .allocator import BufferPool
 
 _COMPILED_DTYPES = (numpy.float32, numpy.float64)
 

@@ -101,7 +101,7 @@ MAX_POOL_ROWS_MIN_OUTPUTS = 16
 #: elements, which stay in cache from one pass to the next.
 MAX_POOL_BLOCK = 1 << 14
 
-# ---- the numba backend's buffer pool (engine_room/pool.py) ---------------------------
+# ---- the numba backend's buffer pool (engine_room/allocator.py) ---------------------------
 #: Arrays of at least this many bytes are reused from step to step. glibc serves those of
 #: 128 KiB and more with pages it gives back on free, then faults in again (LeNet at
 #: batch 32: 410-560 page faults a step from 1 MiB, 4.4 -> 3.8-4.4 ms and LeNet-BN 4.9 ->

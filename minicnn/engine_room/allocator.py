@@ -1,4 +1,5 @@
-"""A pool of host memory, so that each training step reuses the last one's memory.
+"""The numba backend's memory allocator: a caching allocator of host memory, so that
+each training step reuses the last one's memory.
 
 Training repeats itself: every step allocates arrays of the same sizes (activations,
 their gradients, the weights' gradients, the columns of im2col) and frees them again.

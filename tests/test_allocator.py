@@ -1,14 +1,16 @@
-"""The numba backend's buffer pool (engine_room/pool.py): a block goes back to work only
+"""The numba backend's buffer pool (engine_room/allocator.py): a block goes back to work only
 once nothing holds it, or any view of it; blocks are split from segments, best fit, and
 merged back; and training on reused memory gives the same numbers as on fresh memory."""
+
+import mmap
 
 import numpy
 import pytest
 from numpy.testing import assert_array_equal
 
 import minicnn as mc
-from minicnn.engine_room import pool as pool_module
-from minicnn.engine_room.pool import BufferPool
+from minicnn.engine_room import allocator as pool_module
+from minicnn.engine_room.allocator import BufferPool
 
 MIB = 1 << 20
 SHAPE = (256, 1024)  # float32: 1 MiB, the smallest size these tests' pools take
@@ -117,6 +119,21 @@ def test_blocks_are_split_from_a_segment_and_merged_back():
     both = pool.empty((2 * MIB,), numpy.uint8)
     assert memory_at(both) == address and pool.segments_allocated == 1
     assert not numpy.shares_memory(both, third)
+
+
+def test_a_freed_block_merges_with_free_neighbours_on_either_side():
+    """Without the merge to the right, freed blocks stay apart: segments multiply and
+    memory is never given back, while the numbers stay right."""
+    page = mmap.PAGESIZE
+    segment = pool_module._Segment(4 * page)
+    blocks = [segment.take(*segment.free[0], page) for _ in range(3)]  # noqa: F841 - held
+    assert segment.free == [(3 * page, 4 * page)]
+    segment.give_back(page, 2 * page)
+    assert segment.free == [(page, 2 * page), (3 * page, 4 * page)]
+    segment.give_back(2 * page, 3 * page)  # joins the free range on its left and on its right
+    assert segment.free == [(page, 4 * page)]
+    segment.give_back(0, page)  # joins the one on its right
+    assert segment.unused
 
 
 def test_a_request_takes_the_smallest_free_block_that_fits():
