@@ -141,6 +141,21 @@ def test_the_switch_computes_the_chapters_im2col_and_the_same_numbers(numba_back
     assert mc.config.reference is False  # restored
 
 
+@pytest.mark.parametrize(("x_shape", "w_shape", "algorithm"), [
+    ((2, 8, 8, 8), (2, 8, 3, 3), "taps"),  # fewer output than input channels, 3x3
+    ((2, 1, 8, 8), (4, 1, 5, 5), "direct"),  # one input channel
+    ((2, 8, 10, 10), (8, 8, 3, 3), "Winograd F(2x2, 3x3)"),  # wide enough, as the fixture allows
+])  # fmt: skip
+def test_a_layer_names_its_algorithm_after_backward_too(numba_backend, rng, x_shape, w_shape, algorithm):
+    x = mc.tensor(rng.standard_normal(x_shape), requires_grad=True)
+    w = mc.tensor(rng.standard_normal(w_shape), requires_grad=True)
+    y = F.conv2d(x, w)
+    layer = y.creator
+    assert layer.algorithm == algorithm
+    y.sum().backward()  # frees the layer's saved arrays and its plan
+    assert layer.algorithm == algorithm
+
+
 def test_summary_names_each_layers_algorithm():
     pytest.importorskip("numba", reason="needs Numba (pip install -e '.[numba]')")
     with mc.use_backend("numba"):  # with the thresholds as shipped

@@ -11,9 +11,10 @@ layer's shape. :func:`plan` looks at the shape once, in forward, and
 im2col                     the chapter's algorithm, its columns unfolded a chunk of
                            images at a time (small enough to stay in cache) and the
                            batch cut into one share per thread (``backend.map``)
-taps                       stride 1, fewer output than input channels: every kernel tap's
-                           product at every input pixel, then each output adds up its
-                           kh*kw taps (:func:`_correlate_by_taps`)
+taps                       stride 1, a kernel larger than 1x1 (kh*kw > 1), fewer output
+                           than input channels: every kernel tap's product at every
+                           input pixel, then each output adds up its kh*kw taps
+                           (:func:`_correlate_by_taps`)
 dx as a convolution        stride 1, fewer output than input channels: dx is dy
                            convolved with the kernel turned 180 degrees, and dW a product
                            with the same columns of dy (:func:`_backward_from_dy`)
@@ -31,7 +32,8 @@ im2col on wide rows        a backend with ``conv_wide_rows`` (numba's), stride 1
 =========================  =============================================================
 
 Every threshold is in engine_room/tuning.py. All of them compute the same sums as the
-textbook path, up to rounding; tests/test_fast_paths.py holds each equal to PyTorch.
+textbook path, up to rounding; tests/test_fast_paths.py holds each equal to PyTorch,
+and tests/test_winograd.py Winograd's.
 """
 
 from __future__ import annotations
@@ -70,7 +72,8 @@ class FastConv2d:
 
     @property
     def algorithm(self) -> str:
-        """The forward pass's algorithm: "im2col", "taps", "direct" or "Winograd F(2x2, 3x3)"."""
+        """The forward pass's algorithm: "im2col", "im2col, wide rows", "taps", "direct",
+        "Winograd F(2x2, 3x3)" or "Winograd F(2x2, 5x5)"."""
         if self.winograd:
             return f"Winograd {self.winograd}"
         if self.direct:

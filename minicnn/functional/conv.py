@@ -130,17 +130,20 @@ class Conv2d(Function):
     def __init__(self, stride, padding):
         self.stride, self.padding = stride, padding
 
-    @property
-    def algorithm(self) -> str:
-        """What forward computed with: "im2col" here, or the engine room's choice."""
-        fast = getattr(self, "fast", None)  # gone once backward has freed the graph
-        return fast.algorithm if fast is not None else "im2col"
+    algorithm = "im2col"  # what forward computed with: the chapter's, or the engine room's choice
+
+    def release(self) -> None:
+        """Drop the saved arrays, as every Function does; keep the algorithm's name."""
+        algorithm = self.algorithm
+        super().release()
+        self.algorithm = algorithm
 
     def forward(self, x, weight, bias=None):
         self.win = self._window(x, weight, bias)
         self.backend, self.x, self.weight = backend_of(x), x, weight
         self.fast = None if config.reference else self.backend.conv2d_plan(self.win, weight.shape)
-        if self.fast is not None:
+        if self.fast is not None:  # its name kept: backward frees the plan, not the name
+            self.algorithm = self.fast.algorithm
             return self.fast.forward(x, weight, bias)
         w = weight.reshape(weight.shape[0], -1)  # (OC, C*kh*kw)
         y = self.backend.xp.empty((self.win.n, w.shape[0], self.win.oh, self.win.ow), x.dtype)
