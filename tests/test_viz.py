@@ -139,6 +139,14 @@ def test_grad_cam_is_its_formula_on_the_last_convolution():
     net.eval()
     with mc.no_grad():
         assert predicted == int(net(mc.tensor(image)).numpy().argmax())
+    expected = np.maximum(lenet_grad_cam_by_hand(net, image, predicted), 0)
+    np.testing.assert_allclose(heat, expected, rtol=1e-12, atol=1e-15)
+
+
+def lenet_grad_cam_by_hand(net, image, predicted):
+    """LeNet's channels at layer 3, weighted by their mean gradient, summed: Grad-CAM's
+    map before its ReLU."""
+    net.eval()
     with mc.no_grad():
         A = net[3](net[2](net[1](net[0](mc.tensor(image)))))
     A = mc.tensor(A.numpy(), requires_grad=True)  # split by hand: the rest starts at A
@@ -147,8 +155,22 @@ def test_grad_cam_is_its_formula_on_the_last_convolution():
         rest = module(rest)
     rest[0, predicted].backward()
     weights = A.grad.numpy()[0].mean(axis=(1, 2))
-    expected = np.maximum((weights[:, None, None] * A.numpy()[0]).sum(axis=0), 0)
-    np.testing.assert_allclose(heat, expected, rtol=1e-12, atol=1e-15)
+    return (weights[:, None, None] * A.numpy()[0]).sum(axis=0)
+
+
+def test_grad_cam_keeps_only_what_raises_the_score():
+    """Grad-CAM's ReLU: where the weighted channels sum to less than zero, the map is
+    zero. (The book's xavier weights and this seed give a sum negative at 10 of the 100
+    places and positive at the rest, so that the ReLU acts and a map without it differs.)"""
+    mc.manual_seed(2)
+    net = mc.models.lenet().double()
+    mc.train.init_weights(net)
+    image = np.random.default_rng(2).random((1, 1, 28, 28))
+    heat, predicted, _ = viz.grad_cam_map(net, image)
+    raw = lenet_grad_cam_by_hand(net, image, predicted)
+    assert (raw < 0).any() and (raw > 0).any()
+    np.testing.assert_array_equal(heat[raw < 0], 0)
+    np.testing.assert_allclose(heat[raw > 0], raw[raw > 0], rtol=1e-12)
 
 
 @pytest.mark.parametrize("model, size, layer", [
