@@ -19,6 +19,7 @@ the backend         cupy where a GPU works, else the default (numba, or numpy)
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,8 +116,6 @@ class Page:
         ``cupy`` where a GPU works here, else the default CPU backend (numba, or numpy
         where Numba is missing). A backend that cannot run here is one line saying why,
         and the page goes on with the default. ``MINICNN_BACKEND`` wins when set."""
-        import os
-
         if name is None:
             if os.environ.get("MINICNN_BACKEND"):
                 name = os.environ["MINICNN_BACKEND"]
@@ -140,8 +139,10 @@ class Page:
 
             display(figure)
         elif self.args.plot:
+            from .viz._figure import finish
+
             path = Path(self.args.out) / f"{name}.png"
-            figure.savefig(path, dpi=110)
+            finish(figure, path)  # written as every picture is: whole, or not at all
             print(f"wrote {path}")
 
     def train(
@@ -170,7 +171,8 @@ class Page:
                 limit=limit, seed=0, out=out, net=net, optimizer=optimizer,
                 overwrite=self.notebook or args.overwrite,
             )  # fmt: skip
-            _, test_iter = data.load_fashion_mnist(batch_size, resize=resize, limit=limit)
+            test_set = data.FashionMNIST(train=False)  # the images the run was measured on
+            test_iter = data.DataLoader(test_set, batch_size, resize=resize, limit=limit)
         except train.RunExistsError as error:  # a script, without --overwrite
             raise SystemExit(f"{error.folder} holds {error.holds}: --overwrite replaces it") from None
         except FileNotFoundError as error:

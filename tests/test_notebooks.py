@@ -102,6 +102,19 @@ def errors(notebook) -> list[str]:
     ]
 
 
+def assert_shows_the_book(page: str, notebook) -> str:
+    """No error, the book's values among the outputs, and the page's count of real PNG
+    pictures; returns what the notebook printed."""
+    assert errors(notebook) == []
+    text = printed(notebook)
+    for value in BOOK_VALUES.get(page, []):
+        assert value in text
+    images = pictures(notebook)
+    assert len(images) == PICTURES[page]
+    assert all(image.startswith(b"\x89PNG\r\n\x1a\n") for image in images)
+    return text
+
+
 def test_every_section_has_a_page_and_a_notebook_in_the_books_order():
     sections = [section for section, _ in build.PAGES]
     assert sections == sorted(sections, key=lambda s: tuple(map(int, s.split("."))))
@@ -131,13 +144,7 @@ def test_a_changed_page_is_caught(tmp_path, monkeypatch):
 @pytest.mark.parametrize("page", PAGES)
 def test_the_committed_notebook_shows_its_outputs_and_pictures(page):
     notebook = nbformat.read(build.notebook_path(page), as_version=4)
-    assert errors(notebook) == []
-    text = printed(notebook)
-    for value in BOOK_VALUES.get(page, []):
-        assert value in text
-    images = pictures(notebook)
-    assert len(images) == PICTURES[page]
-    assert all(image.startswith(b"\x89PNG\r\n\x1a\n") for image in images)
+    text = assert_shows_the_book(page, notebook)
     if page in NETWORKS:
         assert "examples/sec on cpu" in text
 
@@ -167,13 +174,7 @@ def test_the_notebook_runs_on_a_jupyter_kernel(page, tmp_path):
     notebook = build.execute(build.from_page(page), cwd=tmp_path)
     seconds = time.perf_counter() - start
     assert seconds < NOTEBOOK_BUDGET
-    assert errors(notebook) == []
-    text = printed(notebook)
-    for value in BOOK_VALUES.get(page, []):
-        assert value in text
-    images = pictures(notebook)
-    assert len(images) == PICTURES[page]
-    assert all(image.startswith(b"\x89PNG\r\n\x1a\n") for image in images)
+    text = assert_shows_the_book(page, notebook)
     if page in NETWORKS:
         assert final_test_accuracy(text) > 0.2, text[-400:]
         widgets = [

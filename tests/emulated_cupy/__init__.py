@@ -29,7 +29,6 @@ import numpy
 
 from .kernels import ElementwiseKernel as ElementwiseKernel  # cupy.ElementwiseKernel
 
-EMULATED = True
 counters: Counter = Counter()
 host_functions: list[str] = []
 
@@ -206,10 +205,6 @@ def ascontiguousarray(a, dtype=None):
     return device(numpy.ascontiguousarray(host_view(a), dtype=dtype))
 
 
-def get_array_module(*args):
-    return sys.modules[__name__] if any(isinstance(a, ndarray) for a in args) else numpy
-
-
 def _function(name: str, function):
     """A NumPy function as CuPy's: device arrays in, device arrays out, no host arrays."""
 
@@ -288,34 +283,19 @@ random = types.SimpleNamespace(default_rng=_Generator)
 
 # ---- the device, its memory ---------------------------------------------------------------
 class _Device:
+    """``cupy.cuda.Device()``: waiting for it is a synchronisation."""
+
     def __init__(self, device=0):
         self.id = int(device)
-        self.compute_capability = "90"
 
     def synchronize(self):
         counters["synchronizations"] += 1
 
-    def use(self):
-        return self
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        return False
-
 
 class _MemoryPool:
-    def used_bytes(self) -> int:
-        return 0
-
-    def total_bytes(self) -> int:
-        return 0
+    """``cupy.get_default_memory_pool()``: NumPy's memory has no pool to empty."""
 
     def free_all_blocks(self) -> None:
-        pass
-
-    def set_limit(self, size=None, fraction=None) -> None:
         pass
 
 
