@@ -611,9 +611,9 @@ def read_checkpoint(path) -> tuple[dict, dict]:
                 f"{path} is not a minicnn checkpoint (it holds Python objects, which minicnn "
                 f"never saves): {WHAT_TO_DO}"
             ) from None
-        raise CheckpointError(
-            f"{path} is cut short or is not a checkpoint ({error}): {WHAT_TO_DO}"
-        ) from None
+        why = error if zipfile.is_zipfile(path) else "not an .npz archive"  # NumPy's own
+        # words for a file that is no archive would suggest unpickling it
+        raise CheckpointError(f"{path} is cut short or is not a checkpoint ({why}): {WHAT_TO_DO}") from None
     try:
         meta = json.loads(meta_text) if meta_text is not None else None
     except json.JSONDecodeError:
