@@ -102,7 +102,9 @@ def summary(model: nn.Module, input_shape, dtype=None, depth: int | None = None)
 
     ``algorithm`` says how each layer computes on the active backend: a Conv2d by
     "im2col" (the chapter's way, and always with ``mc.config.reference``), "taps",
-    "direct" or "Winograd F(2x2, 3x3)" (the engine room's choices, engine_room/conv.py);
+    "direct" or "Winograd F(2x2, 3x3)" (rows of the engine room's table,
+    engine_room/conv.py), followed by backward's row where it is another
+    ("taps, dx by conv", "im2col, backward by im2col on wide rows");
     pooling by "window max" or "window mean", Linear by "matmul". ``receptive field`` is the
     chapter's idea made visible: how many input pixels (rows x columns) one output pixel
     of the layer depends on. Each convolution or pooling window of side k and stride s

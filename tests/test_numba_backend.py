@@ -407,11 +407,11 @@ def test_wide_rows_are_chosen_for_stride_1_where_rows_are_not_much_wider():
     three = window((2, 6, 3, 3), (3, 3), (1, 1), (1, 1))  # rows 5 wide, outputs 3
     assert NUMBA.conv2d_plan(three, (16, 6, 3, 3)).algorithm == "im2col"
     many = NUMBA.conv2d_plan(window((2, 16, 12, 12), (5, 5), (1, 1), (2, 2)), (32, 16, 5, 5))
-    assert many.wide and not many.wide_forward  # 32 outputs: backward only
+    assert many.backward_algorithm.name == "im2col, wide rows"  # 32 outputs: backward only
     assert many.algorithm == "im2col"
     assert NUMPY.conv2d_plan(lenet, (16, 6, 5, 5)) is None  # the reference: the chapter's
     first = window((2, 1, 28, 28), (5, 5), (1, 1), (2, 2))  # the direct loops, forward and dW
-    assert not NUMBA.conv2d_plan(first, (6, 1, 5, 5)).wide
+    assert NUMBA.conv2d_plan(first, (6, 1, 5, 5)).backward_algorithm.name == "direct"
 
 
 def test_other_dtypes_fall_back_to_numpy():

@@ -159,7 +159,7 @@ def test_conv2d_by_winograd_equals_torch(numba_backend, torch, always_winograd, 
     b = random(out_channels, seed=2)
     X, W, B = (mc.tensor(a, requires_grad=True) for a in (x, w, b))
     y = mc.functional.conv2d(X, W, B, padding=padding)
-    assert y.creator.fast.winograd is winograd.choose(y.creator.win)
+    assert y.creator.plan.forward_algorithm.alg is winograd.choose(y.creator.win)
     assert y.creator.algorithm == f"Winograd {winograd.choose(y.creator.win)}"
     gy = random(y.shape, seed=3)
     y.backward(mc.tensor(gy))
@@ -198,11 +198,12 @@ def test_which_layers_numba_computes_by_winograd(monkeypatch):
     def plan(backend, x_shape, out_channels, kernel=3, stride=1, padding=1):
         win = Window2d.of("test", x_shape, kernel, stride, padding)
         weight_shape = (out_channels, x_shape[1], kernel, kernel)
-        return engine_conv.plan(get_backend(backend), win, weight_shape)
+        return get_backend(backend).conv2d_plan(win, weight_shape)
 
     def uses_winograd(*args, **kwargs):  # forward, and backward
-        fast = plan(*args, **kwargs)
-        return fast.winograd, fast.winograd_backward
+        layer = plan(*args, **kwargs)
+        rows = (None, None) if layer is None else (layer.forward_algorithm, layer.backward_algorithm)
+        return tuple(row.alg if isinstance(row, engine_conv.Winograd) else None for row in rows)
 
     f3, f5 = winograd.F2x2_3x3, winograd.F2x2_5x5
     assert uses_winograd("numba", (2, 64, 56, 56), 128) == (f3, f3)  # VGG's: large maps
@@ -215,8 +216,10 @@ def test_which_layers_numba_computes_by_winograd(monkeypatch):
     monkeypatch.setattr(tuning, "WINOGRAD_WIDE_CHANNELS", 128)  # backward for wider ones only
     assert uses_winograd("numba", (2, 64, 24, 24), 64) == (f3, None)
     assert uses_winograd("numba", (2, 128, 12, 12), 192) == (f3, f3)
-    assert plan("numba", (2, 64, 24, 24), 64).description == "Winograd F(2x2, 3x3), backward by im2col"
-    assert plan("numba", (2, 64, 24, 24), 64).grad_input_algorithm == "col2im"
+    # backward by im2col, its columns on wide rows (26 padded beside 24 outputs)
+    description = "Winograd F(2x2, 3x3), backward by im2col on wide rows"
+    assert plan("numba", (2, 64, 24, 24), 64).description == description
+    assert plan("numba", (2, 64, 24, 24), 64).backward_algorithm.name == "im2col, wide rows"
     assert not any(uses_winograd("numpy", (2, 64, 56, 56), 128))
     assert not any(uses_winograd("numba", (2, 64, 56, 56), 128, stride=2))
     assert not any(uses_winograd("numba", (2, 64, 56, 56), 128, kernel=7, padding=3))

@@ -12,9 +12,11 @@ then calls about twenty of the fast backend's own):
 
 - ``tuning.py``: the engine room's speed thresholds, in one table (the textbook path's
   bound on its columns' memory, ``CHUNK_BYTES``, is in ``functional/conv.py``);
-- ``conv.py``: conv2d's algorithm per layer (``backend.conv2d_plan``): im2col in chunks
-  shared among threads, "taps" (y as a sum of shifted products), "direct" loops for a
-  single input channel, dx as a convolution of dy, Winograd F(2x2, 3x3) and F(2x2, 5x5);
+- ``conv.py``: conv2d's algorithms as a table, one small class a row, and the plan
+  (``backend.conv2d_plan``) that takes the first row that applies to each pass: im2col
+  in chunks shared among threads, on wide rows, "taps" (y as a sum of shifted
+  products), "direct" loops for a single input channel, dx as a convolution of dy,
+  Winograd F(2x2, 3x3) and F(2x2, 5x5);
 - ``winograd.py``: Winograd's algebra, the transform matrices and their adjoints;
   ``winograd_codegen.py`` writes ``_winograd_kernels.py``, the Numba kernels, unrolled;
 - ``numba_.py``: the numba backend, NumPy arrays with the hot loops compiled by Numba;
@@ -25,7 +27,8 @@ then calls about twenty of the fast backend's own):
   with the window loops and batch norm's passes as CUDA kernels, conv2d's algorithm from
   ``conv.py``, and leaf gradients kept uncopied (``adopt.py``).
 
-``mc.config.reference = True`` (or ``MINICNN_REFERENCE=1``) turns the algorithm choices
-off on every backend: each layer then computes the chapter's way, and the tests hold
-both ways equal. ``mc.summary`` shows per layer which algorithm runs.
+``mc.config.turned_off("winograd")`` (``MINICNN_CONV_OFF=winograd``) turns a row of
+conv.py's table off; ``mc.config.reference = True`` (or ``MINICNN_REFERENCE=1``) turns
+them all off on every backend: each layer then computes the chapter's way, and the tests
+hold every way equal. ``mc.summary`` shows per layer which rows run.
 """

@@ -1,156 +1,336 @@
-"""conv2d in the engine room: the algorithm for each layer, and the batch shared among threads.
+"""conv2d in the engine room: a table of algorithms, and the batch cut among threads.
 
 Read this after ``functional/conv.py``, whose :class:`~minicnn.functional.conv.Conv2d`
 computes every layer the chapter's way: im2col and one matrix product forward, then
 ``dW = dy @ cols^T`` and ``dx = col2im(W^T @ dy)``. The same sums can be computed in
 other orders that move less memory or multiply less; which one pays depends on the
-layer's shape. :func:`plan` looks at the shape once, in forward, and
-:class:`FastConv2d` then computes forward and backward its way:
+layer's shape. Each way is one small class below, a row of :data:`ALGORITHMS`, and
+:func:`plan` takes, for each pass, the first row that applies to the layer:
 
-=========================  =============================================================
-im2col                     the chapter's algorithm, its columns unfolded a chunk of
-                           images at a time (small enough to stay in cache) and the
-                           batch cut into one share per thread (``backend.map``)
-taps                       stride 1, a kernel larger than 1x1 (kh*kw > 1), fewer output
-                           than input channels: every kernel tap's product at every
-                           input pixel, then each output adds up its kh*kw taps
-                           (:func:`_correlate_by_taps`)
-dx as a convolution        stride 1, fewer output than input channels: dx is dy
-                           convolved with the kernel turned 180 degrees, and dW a product
-                           with the same columns of dy (:func:`_backward_from_dy`)
-Winograd F(2x2, 3x3),      a backend with ``conv_winograd`` (numba's), 3x3 and 5x5 stride-1
-Winograd F(2x2, 5x5)       layers wide enough: 16/36 and 36/100 of the multiplications
-                           (engine_room/winograd.py); backward too (a 3x3 layer's as
-                           wide or large as tuning.py asks, else as im2col's)
-direct                     a backend with ``conv_direct`` (numba's), stride 1, one input
-                           channel (every network's first layer on Fashion-MNIST that is
-                           not strided: LeNet's, VGG's): loops over the taps, no columns
-im2col on wide rows        a backend with ``conv_wide_rows`` (numba's), stride 1, small
-                           maps: im2col's columns as long as whole padded rows, copied
-                           in long runs; the products compute a few columns more and
-                           drop them (:func:`_correlate_wide`)
-=========================  =============================================================
+=====================  ==========  ===  ===  ==============================================
+row                    switch      fwd  bwd  applies to
+=====================  ==========  ===  ===  ==============================================
+Winograd F(2x2, 3x3),  winograd    yes  yes  a backend with ``conv_winograd`` (numba's),
+Winograd F(2x2, 5x5)                         3x3 or 5x5 at stride 1, wide enough layers:
+                                             16/36 and 36/100 of the multiplications
+                                             (winograd.py); backward where it pays
+direct                 direct      yes  yes  a backend with ``conv_direct`` (numba's),
+                                             stride 1, one input channel: loops over the
+                                             taps, no columns (backward: dx by col2im)
+taps                   taps        yes       stride 1, kh*kw > 1, fewer output than input
+                                             channels: each tap's product at every input
+                                             pixel, then each output adds its kh*kw taps
+dx by conv on wide     dx_by_conv,      yes  dx by conv below, dy's columns on wide rows
+rows                   wide_rows
+dx by conv             dx_by_conv       yes  stride 1, padding below the kernel, fewer
+                                             output than input channels: dx is dy
+                                             convolved with the kernel turned 180 degrees,
+                                             dW a product with the same columns of dy
+im2col, wide rows      wide_rows   yes  yes  a backend with ``conv_wide_rows`` (numba's),
+                                             stride 1, small maps: im2col's columns as long
+                                             as whole padded rows (forward only with at
+                                             most WIDE_ROWS_FORWARD_MAX_CHANNELS outputs)
+im2col                 im2col      yes  yes  every layer: the chapter's algorithm, its
+                                             columns unfolded a chunk of images at a time
+                                             (small enough to stay in cache), the batch cut
+                                             into one part per thread (``backend.map``)
+=====================  ==========  ===  ===  ==============================================
 
-Every threshold is in engine_room/tuning.py. All of them compute the same sums as the
-textbook path, up to rounding; tests/test_fast_paths.py holds each equal to PyTorch,
-and tests/test_winograd.py Winograd's.
+A switch turns rows off, for one block or a whole run (``mc.config.conv_off``, the
+environment variable ``MINICNN_CONV_OFF=winograd,taps``). With every row off, a pass
+runs functional/conv.py's loop: that is ``mc.config.reference``, the chapter's im2col
+and nothing else. A new algorithm is one class with ``name``, ``switches``, ``applies``
+(reading what the backend declares, ``conv_winograd`` and the like) and ``forward``
+and/or ``backward``, and one row in :data:`ALGORITHMS`.
+
+Every threshold is in engine_room/tuning.py. All rows compute the same sums as the
+textbook path, up to rounding; tests/test_conv_algorithms.py holds, for one layer per
+row chosen so that the table picks that row, forward and gradients equal to PyTorch's,
+and says which row each fast-path case of tests/test_fast_paths.py takes.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
+from .. import config
 from ..backend import Window2d
 from . import tuning, winograd
 
 
-def plan(backend, win: Window2d, weight_shape) -> FastConv2d:
-    """How ``backend`` computes a conv2d of window ``win`` and weight ``weight_shape``."""
-    return FastConv2d(backend, win, tuple(weight_shape))
+# ---- the table ----------------------------------------------------------------------
+class ConvAlgorithm:
+    """One row of the table: a way to compute conv2d's forward pass, its backward, or both.
+
+    ``name`` is what mc.summary shows; ``switches`` name the switches in mc.config that
+    must all be on for the row to be used. ``applies`` says whether the row computes
+    this layer's forward pass (a row without ``forward`` is never asked), and
+    ``applies_backward`` its backward (by default the same condition).
+    """
+
+    name: str
+    switches: tuple[str, ...]
+    forward = None  # (backend, x, weight, win, bias) -> y
+    backward = None  # (backend, gy, x, weight, win, need_x, need_w) -> (dx or None, dW or None)
+
+    def applies(self, backend, win: Window2d, weight_shape) -> bool:
+        return True
+
+    def applies_backward(self, backend, win: Window2d, weight_shape) -> bool:
+        return self.applies(backend, win, weight_shape)
+
+    @property
+    def backward_phrase(self) -> str:
+        """How mc.summary says that backward is this row's after another row's forward."""
+        return f"backward by {self.name}"
+
+    def __repr__(self) -> str:
+        return f"<conv2d algorithm {self.name!r}>"
 
 
-class FastConv2d:
-    """One layer's algorithm, chosen from its shape; ``algorithm`` names it for mc.summary."""
+class Winograd(ConvAlgorithm):
+    """Winograd's F(m x m, r x r) for an r x r kernel (``winograd.ALGORITHMS[r]``),
+    forward and backward (:func:`_correlate_winograd`, :func:`_winograd_backward`): on
+    layers with at least WINOGRAD_MIN_CHANNELS channels in and out and outputs at least
+    WINOGRAD_MIN_SIDE on a side. Backward is Winograd's too where it pays: a 5x5
+    kernel's always (its im2col and col2im move 25/9 of a 3x3's), a 3x3's where wide or
+    large enough."""
 
-    def __init__(self, backend, win: Window2d, weight_shape):
-        self.backend, self.win = backend, win
+    switches = ("winograd",)
+
+    def __init__(self, kernel: int):
+        self.kernel = kernel
+
+    @property
+    def alg(self) -> winograd.Algorithm:
+        return winograd.ALGORITHMS[self.kernel]
+
+    @property
+    def name(self) -> str:
+        return f"Winograd {self.alg}"
+
+    def applies(self, backend, win, weight_shape) -> bool:
+        channels, side = min(win.c, weight_shape[0]), min(win.oh, win.ow)
+        return (backend.conv_winograd and win.kh == self.kernel and winograd.choose(win) is not None
+                and channels >= tuning.WINOGRAD_MIN_CHANNELS and side >= tuning.WINOGRAD_MIN_SIDE)  # fmt: skip
+
+    def applies_backward(self, backend, win, weight_shape) -> bool:
+        channels, side = min(win.c, weight_shape[0]), min(win.oh, win.ow)
+        large = channels >= tuning.WINOGRAD_WIDE_CHANNELS or side >= tuning.WINOGRAD_NARROW_MIN_SIDE
+        return self.applies(backend, win, weight_shape) and (self.alg.r >= 5 or large)
+
+    def forward(self, backend, x, weight, win, bias):
+        return _correlate_winograd(backend, x, weight, win, self.alg, bias)
+
+    def backward(self, backend, gy, x, weight, win, need_x, need_w):
+        return _winograd_backward(backend, gy, x, weight, win, self.alg, need_x, need_w)
+
+
+class Direct(ConvAlgorithm):
+    """Loops over the kernel's taps, reading the padded image in place (numba's
+    ``correlate_direct``, :func:`_correlate_direct`): for one input channel, where
+    im2col would write kh*kw copies of the image for a product only kh*kw deep. dW by
+    the same loops (:func:`_grad_weight_direct`), dx by col2im."""
+
+    name, switches = "direct", ("direct",)
+
+    def applies(self, backend, win, weight_shape) -> bool:
+        return backend.conv_direct and _stride_1(win) and win.c == 1
+
+    def forward(self, backend, x, weight, win, bias):
+        return _correlate_direct(backend, x, weight, win, bias)
+
+    def backward(self, backend, gy, x, weight, win, need_x, need_w):
+        grad_x = _grad_input(backend, gy, weight, win) if need_x else None
+        return grad_x, _grad_weight_direct(backend, gy, x, weight, win) if need_w else None
+
+
+class Taps(ConvAlgorithm):
+    """y as a sum of shifted products, one GEMM for every tap (:func:`_correlate_by_taps`):
+    less memory traffic than im2col's columns when a layer narrows (OC < C)."""
+
+    name, switches = "taps", ("taps",)
+
+    def applies(self, backend, win, weight_shape) -> bool:
         out_channels, _, kh, kw = weight_shape
-        stride_1 = (win.sh, win.sw) == (1, 1)
-        self.winograd = _winograd_algorithm(backend, win, out_channels)
-        pays = self.winograd and _winograd_backward_pays(win, out_channels, self.winograd)
-        self.winograd_backward = self.winograd if pays else None
-        self.direct = getattr(backend, "conv_direct", False) and stride_1 and win.c == 1
-        self.by_taps = stride_1 and kh * kw > 1 and out_channels < win.c
-        self.dx_as_convolution = stride_1 and win.ph < kh and win.pw < kw and out_channels < win.c
-        # im2col's layout for dW and col2im's dx where the layer has im2col's columns, and
-        # for y too where the product is small beside the unfolding (few output channels)
-        self.wide = not (self.winograd_backward or self.direct) and _on_wide_rows(backend, win)
-        self.wide_forward = (self.wide and not self.winograd
-                             and out_channels <= tuning.WIDE_ROWS_FORWARD_MAX_CHANNELS)
-        self.dx_wide = self.dx_as_convolution and _on_wide_rows(
-            backend, self._dy_window(out_channels, kh, kw))  # fmt: skip
+        return _stride_1(win) and kh * kw > 1 and out_channels < win.c
+
+    def forward(self, backend, x, weight, win, bias):
+        return _correlate_by_taps(backend, x, weight, win, bias)
+
+
+class DxByConvolution(ConvAlgorithm):
+    """dx as dy convolved with the kernel turned around, dW from the same columns of dy
+    (:func:`_backward_from_dy`): for a stride-1 layer that narrows, with padding below
+    the kernel's size (dy's window then pads by kh-1-ph >= 0)."""
+
+    name, switches, wide = "dx by conv", ("dx_by_conv",), False
+
+    @property
+    def backward_phrase(self) -> str:
+        return self.name
+
+    def applies_backward(self, backend, win, weight_shape) -> bool:
+        out_channels, _, kh, kw = weight_shape
+        return _stride_1(win) and win.ph < kh and win.pw < kw and out_channels < win.c
+
+    def backward(self, backend, gy, x, weight, win, need_x, need_w):
+        dy_win = _dy_window(win, weight.shape)
+        return _backward_from_dy(backend, gy, x, weight, dy_win, self.wide, need_x, need_w)
+
+
+class DxByConvolutionOnWideRows(DxByConvolution):
+    """:class:`DxByConvolution` with dy's columns on wide rows, where dy's padded rows
+    are short enough (:func:`_on_wide_rows` of dy's window)."""
+
+    name, switches, wide = "dx by conv on wide rows", ("dx_by_conv", "wide_rows"), True
+
+    def applies_backward(self, backend, win, weight_shape) -> bool:
+        return (super().applies_backward(backend, win, weight_shape)
+                and _on_wide_rows(backend, _dy_window(win, weight_shape)))  # fmt: skip
+
+
+class Im2colOnWideRows(ConvAlgorithm):
+    """im2col's columns as long as whole padded rows, copied in long runs
+    (:func:`_correlate_wide`, :func:`_backward_wide`): on small maps, where im2col's
+    short runs cost more than the few columns the product computes and drops. Forward
+    only with at most WIDE_ROWS_FORWARD_MAX_CHANNELS outputs, where the product is
+    small beside the unfolding; backward at any width."""
+
+    name, switches = "im2col, wide rows", ("wide_rows",)
+
+    @property
+    def backward_phrase(self) -> str:
+        return "backward by im2col on wide rows"
+
+    def applies(self, backend, win, weight_shape) -> bool:
+        return (self.applies_backward(backend, win, weight_shape)
+                and weight_shape[0] <= tuning.WIDE_ROWS_FORWARD_MAX_CHANNELS)  # fmt: skip
+
+    def applies_backward(self, backend, win, weight_shape) -> bool:
+        return _on_wide_rows(backend, win)
+
+    def forward(self, backend, x, weight, win, bias):
+        return _correlate_wide(backend, x, weight, win, bias)
+
+    def backward(self, backend, gy, x, weight, win, need_x, need_w):
+        return _backward_wide(backend, gy, x, weight, win, need_x, need_w)
+
+
+class Im2col(ConvAlgorithm):
+    """The chapter's algorithm (:func:`_correlate`, :func:`_grad_input`,
+    :func:`_grad_weight`), a chunk of images at a time, the batch cut among threads."""
+
+    name, switches = "im2col", ("im2col",)
+
+    def forward(self, backend, x, weight, win, bias):
+        return _correlate(backend, x, weight, win, bias)
+
+    def backward(self, backend, gy, x, weight, win, need_x, need_w):
+        grad_x = _grad_input(backend, gy, weight, win) if need_x else None
+        return grad_x, _grad_weight(backend, gy, x, weight, win) if need_w else None
+
+
+#: The table, in order of preference: each pass takes the first row that applies.
+ALGORITHMS: tuple[ConvAlgorithm, ...] = (
+    Winograd(kernel=3),
+    Winograd(kernel=5),
+    Direct(),
+    Taps(),
+    DxByConvolutionOnWideRows(),
+    DxByConvolution(),
+    Im2colOnWideRows(),
+    Im2col(),
+)
+
+#: Every switch of the table, in mc.config.conv_off's vocabulary.
+SWITCHES: frozenset[str] = frozenset(s for row in ALGORITHMS for s in row.switches)
+
+
+def switched_on(row: ConvAlgorithm) -> bool:
+    """Whether mc.config lets ``row`` run: none of its switches off, and not the reference."""
+    off = config.conv_off
+    if not off <= SWITCHES:
+        raise ValueError(
+            f"mc.config.conv_off (or MINICNN_CONV_OFF) names no conv2d algorithm: "
+            f"{', '.join(sorted(off - SWITCHES))}; the switches are {', '.join(sorted(SWITCHES))}"
+        )
+    return not config.reference and off.isdisjoint(row.switches)
+
+
+def plan(backend, win: Window2d, weight_shape) -> ConvPlan | None:
+    """How ``backend`` computes a conv2d of window ``win`` and weight ``weight_shape``:
+    the first row of the table that applies to each pass, or None where every row is
+    off (each pass then the chapter's loop, in functional/conv.py)."""
+    weight_shape = tuple(weight_shape)
+    rows = [row for row in ALGORITHMS if switched_on(row)]
+    forward = next((row for row in rows if row.forward is not None
+                    and row.applies(backend, win, weight_shape)), None)  # fmt: skip
+    backward = next((row for row in rows if row.backward is not None
+                     and row.applies_backward(backend, win, weight_shape)), None)  # fmt: skip
+    if forward is None and backward is None:
+        return None
+    return ConvPlan(backend, win, weight_shape, forward, backward)
+
+
+@dataclass(frozen=True, eq=False)
+class ConvPlan:
+    """One layer's algorithms, forward and backward: rows of the table, or None for
+    the chapter's loop (functional/conv.py runs it)."""
+
+    backend: object
+    win: Window2d
+    weight_shape: tuple[int, int, int, int]
+    forward_algorithm: ConvAlgorithm | None
+    backward_algorithm: ConvAlgorithm | None
 
     @property
     def algorithm(self) -> str:
-        """The forward pass's algorithm: "im2col", "im2col, wide rows", "taps", "direct",
+        """The forward pass's: "im2col", "im2col, wide rows", "taps", "direct",
         "Winograd F(2x2, 3x3)" or "Winograd F(2x2, 5x5)"."""
-        if self.winograd:
-            return f"Winograd {self.winograd}"
-        if self.direct:
-            return "direct"
-        if self.by_taps:
-            return "taps"
-        return "im2col, wide rows" if self.wide_forward else "im2col"
+        return "im2col" if self.forward_algorithm is None else self.forward_algorithm.name
 
     @property
-    def grad_input_algorithm(self) -> str:
-        """How dx is computed: "col2im", "convolution of dy" or Winograd's adjoint."""
-        if self.winograd_backward:
-            return f"Winograd {self.winograd_backward}"
-        return "convolution of dy" if self.dx_as_convolution else "col2im"
+    def backward_name(self) -> str:
+        """The backward pass's: a row's name, or "im2col" for the chapter's."""
+        return "im2col" if self.backward_algorithm is None else self.backward_algorithm.name
 
     @property
     def description(self) -> str:
-        """Forward's algorithm, and backward's where it is not the forward's adjoint:
-        "taps, dx by conv", "Winograd F(2x2, 3x3), backward by im2col" (mc.summary's column)."""
-        if self.winograd_backward:
+        """Forward's algorithm, and backward's where it is another row's (mc.summary's
+        column): "taps, dx by conv", "Winograd F(2x2, 3x3), backward by im2col"."""
+        if self.backward_name == self.algorithm:
             return self.algorithm
-        if self.dx_as_convolution:
-            return f"{self.algorithm}, dx by conv"
-        if self.winograd:
-            return f"{self.algorithm}, backward by im2col"
-        return self.algorithm
+        backward = self.backward_algorithm
+        return f"{self.algorithm}, {'backward by im2col' if backward is None else backward.backward_phrase}"
 
     def forward(self, x, weight, bias=None):
-        if self.winograd:
-            return _correlate_winograd(self.backend, x, weight, self.win, self.winograd, bias)
-        if self.direct:
-            return _correlate_direct(self.backend, x, weight, self.win, bias)
-        if self.by_taps:
-            return _correlate_by_taps(self.backend, x, weight, self.win, bias)
-        correlate = _correlate_wide if self.wide_forward else _correlate
-        return correlate(self.backend, x, weight, self.win, bias)
+        return self.forward_algorithm.forward(self.backend, x, weight, self.win, bias)
 
     def backward(self, gy, x, weight, need_x: bool, need_w: bool):
         """(dx or None, dW or None)."""
-        backend, win = self.backend, self.win
-        if self.winograd_backward:
-            alg = self.winograd_backward
-            return _winograd_backward(backend, gy, x, weight, win, alg, need_x, need_w)
-        if self.dx_as_convolution:  # both from dy's columns
-            out_channels, _, kh, kw = weight.shape
-            dy_win = self._dy_window(out_channels, kh, kw)
-            return _backward_from_dy(backend, gy, x, weight, dy_win, self.dx_wide, need_x, need_w)
-        if self.wide:  # both from one pass over wide rows
-            return _backward_wide(backend, gy, x, weight, win, need_x, need_w)
-        grad_x = self._grad_input(gy, weight) if need_x else None
-        grad_w = None
-        if need_w:  # the way of the forward pass's columns (or loops)
-            grad_weight = _grad_weight_direct if self.direct else _grad_weight
-            grad_w = grad_weight(backend, gy, x, weight, win)
-        return grad_x, grad_w
+        return self.backward_algorithm.backward(self.backend, gy, x, weight, self.win, need_x, need_w)
 
-    def _grad_input(self, gy, weight):
-        """dx = col2im(W^T @ dy), chunk by chunk, each share of the batch on its thread."""
-        backend, win = self.backend, self.win
-        w = weight.reshape(weight.shape[0], -1)
-        grad_x = backend.empty(win.input_shape, gy.dtype)
 
-        def compute(share):
-            images, part = share
-            gy_share, grad_x_share = gy[images], grad_x[images]
-            for chunk, chunk_win in _chunks(backend, part, gy.itemsize, weight.nbytes):
-                cols = backend.matmul(w.T, _as_columns(backend, gy_share[chunk]))
-                backend.col2im(cols, chunk_win, out=grad_x_share[chunk])
+def _stride_1(win: Window2d) -> bool:
+    return (win.sh, win.sw) == (1, 1)
 
-        backend.map(compute, _shares(backend, win, weight.shape[0]))
-        return grad_x
 
-    def _dy_window(self, out_channels, kh, kw) -> Window2d:
-        """The window of dx as a convolution: over dy, padded by (kh-1-ph, kw-1-pw)."""
-        win = self.win
-        return Window2d(win.n, out_channels, win.oh, win.ow, kh, kw, 1, 1,
-                        kh - 1 - win.ph, kw - 1 - win.pw)  # fmt: skip
+def _dy_window(win: Window2d, weight_shape) -> Window2d:
+    """The window of dx as a convolution: over dy, padded by (kh-1-ph, kw-1-pw)."""
+    out_channels, _, kh, kw = weight_shape
+    return Window2d(win.n, out_channels, win.oh, win.ow, kh, kw, 1, 1,
+                    kh - 1 - win.ph, kw - 1 - win.pw)  # fmt: skip
+
+
+def _on_wide_rows(backend, win: Window2d) -> bool:
+    """Whether im2col runs on wide rows: a backend with them, stride 1, a window of more
+    than one pixel, and padded rows at most WIDE_ROWS_MAX_RATIO times as wide as the
+    output's (the product computes the difference and drops it)."""
+    if not backend.conv_wide_rows or not _stride_1(win):
+        return False
+    padded_width = win.padded_shape[3]
+    return win.kh * win.kw > 1 and padded_width <= tuning.WIDE_ROWS_MAX_RATIO * win.ow
 
 
 # ---- im2col, shared among threads ---------------------------------------------------
@@ -175,6 +355,22 @@ def _correlate(backend, x, weight, win: Window2d, bias=None):
 
     backend.map(compute, _shares(backend, win, weight.shape[0]))
     return y
+
+
+def _grad_input(backend, gy, weight, win: Window2d):
+    """dx = col2im(W^T @ dy), chunk by chunk, each share of the batch on its thread."""
+    w = weight.reshape(weight.shape[0], -1)
+    grad_x = backend.empty(win.input_shape, gy.dtype)
+
+    def compute(share):
+        images, part = share
+        gy_share, grad_x_share = gy[images], grad_x[images]
+        for chunk, chunk_win in _chunks(backend, part, gy.itemsize, weight.nbytes):
+            cols = backend.matmul(w.T, _as_columns(backend, gy_share[chunk]))
+            backend.col2im(cols, chunk_win, out=grad_x_share[chunk])
+
+    backend.map(compute, _shares(backend, win, weight.shape[0]))
+    return grad_x
 
 
 def _grad_weight(backend, gy, x, weight, win: Window2d):
@@ -280,16 +476,6 @@ def tap_sum(backend, z, win: Window2d, out=None):
 
 
 # ---- im2col on wide rows ------------------------------------------------------------
-def _on_wide_rows(backend, win: Window2d) -> bool:
-    """Whether im2col runs on wide rows: a backend with them, stride 1, a window of more
-    than one pixel, and padded rows at most WIDE_ROWS_MAX_RATIO times as wide as the
-    output's (the product computes the difference and drops it)."""
-    if not getattr(backend, "conv_wide_rows", False) or (win.sh, win.sw) != (1, 1):
-        return False
-    padded_width = win.padded_shape[3]
-    return win.kh * win.kw > 1 and padded_width <= tuning.WIDE_ROWS_MAX_RATIO * win.ow
-
-
 def _correlate_wide(backend, x, weight, win: Window2d, bias=None):
     """``W @ im2col(x) + bias`` (stride 1), on columns as long as the padded rows::
 
@@ -439,24 +625,6 @@ def _unfold_wide(backend, x, win: Window2d, weight_bytes: int, unfold: bool = Tr
 
 
 # ---- Winograd -------------------------------------------------------------------------
-def _winograd_algorithm(backend, win: Window2d, out_channels: int) -> winograd.Algorithm | None:
-    """The Winograd algorithm to compute this layer's forward pass with, or None."""
-    algorithm = winograd.choose(win) if getattr(backend, "conv_winograd", False) else None
-    channels, side = min(win.c, out_channels), min(win.oh, win.ow)
-    if algorithm is None or channels < tuning.WINOGRAD_MIN_CHANNELS:
-        return None
-    return algorithm if side >= tuning.WINOGRAD_MIN_SIDE else None
-
-
-def _winograd_backward_pays(win: Window2d, out_channels: int, alg: winograd.Algorithm) -> bool:
-    """Whether a Winograd layer's backward is Winograd's too (else im2col's): a 5x5
-    kernel's always (its im2col and col2im move 25/9 of a 3x3's), a 3x3's where wide or
-    large enough."""
-    channels, side = min(win.c, out_channels), min(win.oh, win.ow)
-    large = channels >= tuning.WINOGRAD_WIDE_CHANNELS or side >= tuning.WINOGRAD_NARROW_MIN_SIDE
-    return alg.r >= 5 or large
-
-
 def _correlate_winograd(backend, x, weight, win: Window2d, alg: winograd.Algorithm, bias=None):
     """The same stride-1 convolution by Winograd's F(m x m, r x r), chunk by chunk::
 

@@ -44,6 +44,10 @@ class CupyBackend(NumpyBackend):
     # the NumPy backend's kernels with xp = cupy instead: kh*kw strided slices a window
     # kernel, several array operations a batch norm (bench_gpu.py --compare-slices).
     cuda_kernels = True
+    # conv2d's rows that need kernels of their own (engine_room/conv.py): none here.
+    # Winograd's saved products are not worth its transforms beside cuBLAS; the direct
+    # loops and wide rows are CPU cache layouts.
+    conv_winograd = conv_direct = conv_wide_rows = False
 
     @classmethod
     def unavailable_reason(cls) -> str | None:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .. import config
 from ..backend import Window2d, backend_of
 from ..tensor import Function, Tensor, as_tensor
 from .checks import as_array as _array
@@ -119,9 +118,10 @@ class Conv2d(Function):
     the largest memory of a training step otherwise.
 
     A backend with an engine room (numba, cupy) may compute the same sums another way
-    that is faster for this layer's shape: ``backend.conv2d_plan`` chooses it in forward
-    (engine_room/conv.py; ``self.algorithm`` names it). ``mc.config.reference = True``
-    keeps every layer on the algorithm here.
+    that is faster for this layer's shape: ``backend.conv2d_plan`` chooses, in forward,
+    a row of engine_room/conv.py's table for each pass (``self.algorithm`` names both).
+    ``mc.config.reference = True`` turns every row off and keeps every layer on the
+    algorithm here; ``mc.config.turned_off("winograd")`` turns off one.
     """
 
     name = "conv2d"
@@ -130,21 +130,24 @@ class Conv2d(Function):
     def __init__(self, stride, padding):
         self.stride, self.padding = stride, padding
 
-    algorithm = "im2col"  # what forward computed with: the chapter's, or the engine room's choice
+    # What the passes compute with: the chapter's, or the engine room's rows (forward's
+    # name; both passes', as mc.summary and the graph show them)
+    algorithm = description = "im2col"
 
     def release(self) -> None:
-        """Drop the saved arrays, as every Function does; keep the algorithm's name."""
-        algorithm = self.algorithm
+        """Drop the saved arrays, as every Function does; keep the algorithms' names."""
+        names = self.algorithm, self.description
         super().release()
-        self.algorithm = algorithm
+        self.algorithm, self.description = names
 
     def forward(self, x, weight, bias=None):
         self.win = self._window(x, weight, bias)
         self.backend, self.x, self.weight = backend_of(x), x, weight
-        self.fast = None if config.reference else self.backend.conv2d_plan(self.win, weight.shape)
-        if self.fast is not None:  # its name kept: backward frees the plan, not the name
-            self.algorithm = self.fast.algorithm
-            return self.fast.forward(x, weight, bias)
+        self.plan = self.backend.conv2d_plan(self.win, weight.shape)
+        if self.plan is not None:  # its names kept: backward frees the plan, not the names
+            self.algorithm, self.description = self.plan.algorithm, self.plan.description
+            if self.plan.forward_algorithm is not None:
+                return self.plan.forward(x, weight, bias)
         w = weight.reshape(weight.shape[0], -1)  # (OC, C*kh*kw)
         y = self.backend.xp.empty((self.win.n, w.shape[0], self.win.oh, self.win.ow), x.dtype)
         for images, chunk in _chunks(self.win, x.itemsize):
@@ -157,8 +160,8 @@ class Conv2d(Function):
 
     def backward(self, gy):
         need_x, need_w = self.needs_input_grad[:2]
-        if self.fast is not None:
-            grad_x, grad_w = self.fast.backward(gy, self.x, self.weight, need_x, need_w)
+        if self.plan is not None and self.plan.backward_algorithm is not None:
+            grad_x, grad_w = self.plan.backward(gy, self.x, self.weight, need_x, need_w)
         else:
             grad_x, grad_w = self._backward_im2col(gy, need_x, need_w)
         if len(self.needs_input_grad) == 3:
@@ -207,11 +210,9 @@ def conv2d_algorithm(input, weight_shape, stride=1, padding=0) -> str:
     backward), or the engine room's choice for the shape ("taps", "direct",
     "Winograd F(2x2, 3x3)", "im2col, dx by conv", ...)."""
     data = _array(input)
-    if config.reference:
-        return "im2col"
     win = Window2d.of("conv2d", data.shape, tuple(weight_shape)[2:], stride, padding)
-    fast = backend_of(data).conv2d_plan(win, tuple(weight_shape))
-    return "im2col" if fast is None else fast.description
+    plan = backend_of(data).conv2d_plan(win, tuple(weight_shape))
+    return "im2col" if plan is None else plan.description
 
 
 def _chunks(win: Window2d, itemsize: int):

@@ -107,9 +107,8 @@ def _leaf_line(name: str, leaf: Tensor, labels) -> str:
 
 
 def _function_label(fn: Function) -> str:
-    algorithm = getattr(fn, "fast", None)
-    if fn.op_name == "conv2d":  # which algorithm computed it (engine_room/conv.py)
-        return f"conv2d\\n{algorithm.algorithm if algorithm is not None else 'im2col'}"
+    if fn.op_name == "conv2d":  # which algorithms compute it (engine_room/conv.py)
+        return f"conv2d\\n{fn.description}"
     return fn.op_name
 
 
