@@ -19,34 +19,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
+from op_checks import WINDOWS, on_backend, to_numpy, window
 
 import minicnn as mc
 from minicnn import functional as F
-from minicnn.backend import Window2d
 from minicnn.gradcheck import gradcheck
-
-# (input shape, kernel, stride, padding)
-WINDOWS = [
-    ((2, 3, 5, 5), 3, 1, 0),
-    ((2, 3, 5, 5), 3, 2, 1),
-    ((1, 1, 6, 7), (2, 3), (2, 1), (1, 0)),
-    ((2, 2, 4, 4), 1, 1, 0),
-    ((1, 2, 7, 7), 3, 3, 0),  # the stride leaves the last row and column unread
-    ((2, 1, 3, 3), 3, 1, 2),  # padding wider than the kernel's reach into the input
-    ((1, 2, 4, 5), (4, 5), 1, 0),  # the kernel covers the whole input
-]
-
-
-def window(shape, kernel, stride, padding) -> Window2d:
-    return Window2d.of("test", shape, kernel, stride, padding)
-
-
-def on_backend(array):
-    return mc.tensor(array).data
-
-
-def to_numpy(array):
-    return mc.Tensor(array).numpy()
 
 
 @pytest.mark.parametrize(("shape", "kernel", "stride", "padding"), WINDOWS, ids=str)

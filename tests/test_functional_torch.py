@@ -9,74 +9,13 @@ names, argument order and defaults, so the same line of code runs on both.
 
 from __future__ import annotations
 
-import types
-
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
+from op_checks import ATOL, RTOL, TorchF, labels, normal, positive, run_both
 
 import minicnn as mc
 from minicnn import functional as MF
-
-RTOL, ATOL = 1e-10, 1e-12
-
-
-class TorchF(types.SimpleNamespace):
-    """``torch.nn.functional`` names, then ``torch``'s (cat, matmul, exp, sum, ...)."""
-
-    def __init__(self, torch):
-        super().__init__(_torch=torch, transpose=torch.permute)
-
-    def __getattr__(self, name):
-        functional = self._torch.nn.functional
-        return (
-            getattr(functional, name) if hasattr(functional, name) else getattr(self._torch, name)
-        )
-
-
-def run_both(torch, fn, arrays, rng, grad_of=None):
-    """Call ``fn`` on minicnn tensors and torch tensors built from the same ``arrays``,
-    backprop the same random upstream gradient, and compare outputs and gradients.
-
-    Float arrays require grad (or those whose index is in ``grad_of``); integer arrays
-    (targets) are passed as they are.
-    """
-    grad_of = (
-        [k for k, a in enumerate(arrays) if a.dtype.kind == "f"] if grad_of is None else grad_of
-    )
-    mine = [mc.tensor(a, requires_grad=k in grad_of) for k, a in enumerate(arrays)]
-    theirs = [torch.tensor(a, requires_grad=k in grad_of) for k, a in enumerate(arrays)]
-    y = fn(MF, *mine)
-    ty = fn(TorchF(torch), *theirs)
-    assert y.shape == tuple(ty.shape)
-    assert y.dtype == np.float64
-    assert_allclose(y.numpy(), ty.detach().numpy(), rtol=RTOL, atol=ATOL, err_msg="forward")
-    upstream = rng.standard_normal(y.shape)
-    y.backward(mc.tensor(upstream))
-    ty.backward(torch.tensor(upstream))
-    for k in grad_of:
-        assert mine[k].grad is not None, f"input {k} got no gradient"
-        assert_allclose(
-            mine[k].grad.numpy(),
-            theirs[k].grad.numpy(),
-            rtol=RTOL,
-            atol=ATOL,
-            err_msg=f"gradient of input {k}",
-        )
-    return mine, theirs
-
-
-def normal(*shape):
-    return lambda rng: rng.standard_normal(shape)
-
-
-def positive(*shape):
-    return lambda rng: rng.uniform(0.5, 2.0, shape)
-
-
-def labels(n, classes):
-    return lambda rng: rng.integers(0, classes, n)
-
 
 CASES = {
     # element-wise, with broadcasting

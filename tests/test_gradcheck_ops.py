@@ -9,39 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from op_checks import away_from_zero, distinct, normal, positive
 
 import minicnn as mc
 from minicnn import functional as F
 from minicnn.gradcheck import GradcheckError, gradcheck
-
-
-def normal(*shape):
-    return lambda rng: rng.standard_normal(shape)
-
-
-def positive(*shape):
-    return lambda rng: rng.uniform(0.5, 2.0, shape)
-
-
-def away_from_zero(*shape):
-    """Normal values pushed at least 0.1 away from 0 (relu's kink)."""
-
-    def make(rng):
-        v = rng.standard_normal(shape)
-        return v + 0.1 * np.sign(v)
-
-    return make
-
-
-def distinct(*shape):
-    """A random permutation of 0 .. n-1, scaled: no ties, gaps of 1/n."""
-
-    def make(rng):
-        n = int(np.prod(shape))
-        return rng.permutation(n).reshape(shape) / n
-
-    return make
-
 
 TARGET = np.array([2, 0, 1, 2])
 

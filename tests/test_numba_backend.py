@@ -15,23 +15,25 @@ import pytest
 
 pytest.importorskip("numba", reason="needs Numba (pip install -e '.[numba]')")
 
-from minicnn.backend import Window2d, get_backend  # noqa: E402
+from kernel_checks import (  # noqa: E402
+    NUMBA,
+    NUMPY,
+    RTOL,
+    assert_close,
+    assert_close_to_scale,
+    conv_cases,
+    dtypes,
+    random,
+)
+from op_checks import window  # noqa: E402
+
 from minicnn.engine_room import conv as engine_conv  # noqa: E402
 from minicnn.engine_room import tuning  # noqa: E402
 
-NUMPY = get_backend("numpy")
-NUMBA = get_backend("numba")
-RTOL = {np.float32: 1e-5, np.float64: 1e-12}
+# Every test twice: the loops on one thread, and shared out among a team of 3
+# (the numba_team fixture, tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("numba_team")
 
-# (x shape, kernel, stride, padding): id
-CONV_CASES = {
-    "stride2-pad1": ((2, 3, 7, 7), (3, 3), (2, 2), (1, 1)),
-    "non-square": ((2, 2, 6, 9), (2, 4), (1, 3), (1, 2)),
-    "one-channel-batch1": ((1, 1, 5, 5), (3, 3), (1, 1), (0, 0)),
-    "kernel-is-padded-input": ((2, 2, 3, 4), (5, 6), (1, 1), (1, 1)),
-    "kernel-bigger-than-stride-pad": ((1, 2, 8, 8), (5, 5), (3, 2), (2, 1)),
-    "windows-of-padding-only": ((1, 2, 1, 3), (1, 1), (2, 2), (1, 1)),
-}
 # Pooling pads at most half the kernel.
 POOL_CASES = {
     "overlapping-3x3-s2-p1": ((2, 3, 9, 9), (3, 3), (2, 2), (1, 1)),
@@ -45,39 +47,7 @@ POOL_CASES = {
     "wide-rows-3x3-s2-p1": ((2, 2, 5, 35), (3, 3), (2, 2), (1, 1)),
     "wide-rows-non-square-s3": ((1, 2, 6, 50), (2, 5), (1, 3), (1, 2)),
 }
-
-
-def window(x_shape, kernel, stride, padding) -> Window2d:
-    return Window2d.of("test", x_shape, kernel, stride, padding)
-
-
-def random(shape, dtype, seed=0):
-    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
-
-
-def assert_close(actual, expected, dtype):
-    assert actual.dtype == expected.dtype
-    assert actual.shape == expected.shape
-    np.testing.assert_allclose(actual, expected, rtol=RTOL[dtype], atol=0)
-
-
-dtypes = pytest.mark.parametrize("dtype", [np.float32, np.float64])
-conv_cases = pytest.mark.parametrize("case", CONV_CASES.values(), ids=CONV_CASES)
 pool_cases = pytest.mark.parametrize("case", POOL_CASES.values(), ids=POOL_CASES)
-
-
-@pytest.fixture(autouse=True, params=[1, 3], ids=["1-thread", "3-threads"])
-def team(request, monkeypatch):
-    """Every test twice: the loops on one thread, and shared out among a team of 3 even
-    at these tiny sizes (uneven parts, a part of one plane), so that the parts are
-    seen to cover the output exactly. Also the compiled window_sum on one thread
-    (NumPy's strided adds are used then)."""
-    monkeypatch.setattr(tuning, "STRIDED_MIN_THREADS", 1)
-    monkeypatch.setattr(tuning, "PARALLEL_MIN_ELEMENTS", 0)
-    size = NUMBA.team.size
-    NUMBA.team.resize(request.param)
-    yield NUMBA.team
-    NUMBA.team.resize(size)
 
 
 @dtypes
@@ -259,15 +229,6 @@ def test_sigmoid_block_by_block_is_the_same(monkeypatch):
 # Batch norm: (N, C) after a Linear layer, (N, C, H, W) after a convolution.
 BN_SHAPES = {"2d": (6, 5), "4d": (3, 4, 5, 6), "4d-one-pixel": (7, 3, 1, 1)}
 bn_shapes = pytest.mark.parametrize("shape", BN_SHAPES.values(), ids=BN_SHAPES)
-
-
-def assert_close_to_scale(actual, expected, dtype):
-    """Equal to ``RTOL`` relative to the array's largest value: the sums are accumulated in
-    another order (float64 in Numba), so an element near zero may differ in its last bits."""
-    assert actual.dtype == expected.dtype
-    assert actual.shape == expected.shape
-    scale = np.abs(expected).max()
-    np.testing.assert_allclose(actual, expected, rtol=RTOL[dtype], atol=RTOL[dtype] * scale)
 
 
 @pytest.fixture
