@@ -1,5 +1,5 @@
-"""The numba backend's compiled kernels beside the numpy backend's reference kernels: the
-helpers of tests/test_numba_backend.py.
+"""The numba backend's compiled kernels beside the numpy backend's reference kernels: what
+tests/test_numba_backend.py and the numba fast paths in tests/ops/ share.
 
 Shapes are tiny: the time goes to compiling each kernel once per dtype (or loading it
 from Numba's cache), not to running it. Each kernel test runs twice (``numba_threads``,

@@ -1,5 +1,5 @@
-"""What the operations' tests share (tests/test_conv_pool_reference.py,
-tests/test_gradcheck_ops.py, tests/test_functional_torch.py, tests/test_numba_backend.py).
+"""What the operations' tests share: tests/ops/, and tests/test_gradcheck_ops.py,
+tests/test_functional_torch.py and tests/test_numba_backend.py.
 
 - the case makers: each takes a seeded generator and returns an input array;
 - ``run_both``: one function run on minicnn and on PyTorch, forward and gradients compared;

@@ -259,23 +259,6 @@ def test_a_range_in_an_index_reaches_the_array_as_a_list():
     numpy.testing.assert_array_equal(x.grad.numpy(), [[0, 0, 1], [1, 0, 0]])
 
 
-def test_conv_unfolds_whole_batches_on_a_gpu_and_cache_sized_chunks_on_a_cpu():
-    """A GPU pays per kernel launch, not per cache miss: one chunk per layer there."""
-    from minicnn.backend import get_backend
-    from minicnn.backend.window import Window2d
-    from minicnn.engine_room import conv
-
-    gpu = object.__new__(cupy_.CupyBackend)  # its chunking needs no device
-    cpu = get_backend("numpy")  # the device decides; the numba backend chunks as this
-    conv3x3 = Window2d.of("conv2d", (128, 64, 24, 24), 3, 1, 1)  # 85 MB of float32 columns
-    pointwise = Window2d.of("conv2d", (128, 64, 24, 24), 1, 1, 0)
-    assert len(list(conv._chunks(gpu, conv3x3, 4, 0))) == 1
-    assert len(list(conv._chunks(gpu, pointwise, 4, 0))) == 1
-    assert len(list(conv._chunks(cpu, conv3x3, 4, 0))) > 1
-    assert len(list(conv._chunks(cpu, pointwise, 4, 0))) == 128  # one image, a view, each
-    assert not getattr(gpu, "conv_winograd", False)  # the GPU runs im2col + cuBLAS
-
-
 # ---- the CUDA window kernels, checked as far as a machine without a GPU can -----------
 def _declared(params: str) -> list[str]:
     """Names of a CuPy parameter list: "raw T x, int32 N" -> ["x", "N"]."""

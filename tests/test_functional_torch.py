@@ -62,32 +62,6 @@ CASES = {
     ),
     "cat_dim1": (lambda F, a, b: F.cat([a, b], 1), [normal(2, 3, 2, 2), normal(2, 1, 2, 2)]),
     "cat_last_dim": (lambda F, a, b: F.cat([a, b], -1), [normal(2, 3), normal(2, 4)]),
-    # convolution
-    "conv2d": (
-        lambda F, x, w, b: F.conv2d(x, w, b),
-        [normal(2, 3, 6, 6), normal(4, 3, 3, 3), normal(4)],
-    ),
-    "conv2d_no_bias": (lambda F, x, w: F.conv2d(x, w), [normal(2, 3, 5, 5), normal(2, 3, 3, 3)]),
-    "conv2d_stride_padding": (
-        lambda F, x, w, b: F.conv2d(x, w, b, 2, 1),
-        [normal(2, 2, 7, 7), normal(3, 2, 3, 3), normal(3)],
-    ),
-    "conv2d_non_square": (
-        lambda F, x, w, b: F.conv2d(x, w, b, stride=(2, 1), padding=(0, 2)),
-        [normal(2, 2, 7, 5), normal(3, 2, 3, 2), normal(3)],
-    ),
-    "conv2d_uncovered_border": (
-        lambda F, x, w: F.conv2d(x, w, stride=3),
-        [normal(1, 1, 8, 8), normal(2, 1, 3, 3)],
-    ),
-    "conv2d_1x1": (
-        lambda F, x, w, b: F.conv2d(x, w, b),
-        [normal(2, 4, 3, 3), normal(5, 4, 1, 1), normal(5)],
-    ),
-    "conv2d_one_channel_batch_1": (
-        lambda F, x, w: F.conv2d(x, w, padding=2),
-        [normal(1, 1, 4, 4), normal(1, 1, 5, 5)],
-    ),
     # pooling
     "max_pool2d": (lambda F, x: F.max_pool2d(x, 2), [normal(2, 3, 6, 6)]),
     "max_pool2d_overlapping": (lambda F, x: F.max_pool2d(x, 3, 2, 1), [normal(2, 2, 7, 7)]),

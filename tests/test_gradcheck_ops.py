@@ -75,26 +75,6 @@ CASES = {
     ),
     "cat_last_dim": (lambda a, b: F.cat([a, b], -1), [normal(2, 2), normal(2, 3)]),
     "cat_same_tensor": (lambda a: F.cat([a, a * 2], 0), [normal(2, 2)]),
-    # convolution
-    "conv2d": (F.conv2d, [normal(2, 2, 5, 5), normal(3, 2, 3, 3), normal(3)]),
-    "conv2d_no_bias": (F.conv2d, [normal(2, 2, 4, 4), normal(2, 2, 2, 2)]),
-    "conv2d_stride2_pad1": (
-        lambda x, w, b: F.conv2d(x, w, b, 2, 1),
-        [normal(2, 2, 5, 5), normal(3, 2, 3, 3), normal(3)],
-    ),
-    "conv2d_non_square": (
-        lambda x, w, b: F.conv2d(x, w, b, stride=(2, 1), padding=(1, 0)),
-        [normal(1, 2, 5, 4), normal(2, 2, 3, 2), normal(2)],
-    ),
-    "conv2d_stride_leaves_border": (
-        lambda x, w: F.conv2d(x, w, stride=2),
-        [normal(1, 1, 6, 6), normal(2, 1, 3, 3)],
-    ),
-    "conv2d_1_channel_batch_1": (
-        lambda x, w: F.conv2d(x, w, padding=1),
-        [normal(1, 1, 4, 4), normal(1, 1, 3, 3)],
-    ),
-    "conv2d_1x1": (F.conv2d, [normal(2, 3, 3, 3), normal(2, 3, 1, 1), normal(2)]),
     # pooling
     "max_pool2d": (lambda x: F.max_pool2d(x, 2), [distinct(2, 2, 4, 4)]),
     "max_pool2d_overlapping_3x3_s2_p1": (

@@ -50,24 +50,6 @@ POOL_CASES = {
 pool_cases = pytest.mark.parametrize("case", POOL_CASES.values(), ids=POOL_CASES)
 
 
-@dtypes
-@conv_cases
-def test_im2col_and_col2im_match_numpy(case, dtype):
-    win = window(*case)
-    x = random(win.input_shape, dtype)
-    np.testing.assert_array_equal(NUMBA.im2col(x, win), NUMPY.im2col(x, win))
-    cols = random((win.c * win.kh * win.kw, win.n * win.oh * win.ow), dtype, seed=1)
-    assert_close(NUMBA.col2im(cols, win), NUMPY.col2im(cols, win), dtype)
-
-
-@dtypes
-@conv_cases
-def test_tap_sum_matches_numpy(case, dtype):
-    win = window(*case)
-    z = random((win.kh * win.kw * 3, win.n * win.h * win.w), dtype)  # 3 output channels
-    np.testing.assert_array_equal(NUMBA.tap_sum(z, win), engine_conv.tap_sum(NUMPY, z, win))
-
-
 @conv_cases
 def test_col2im_is_the_adjoint_of_im2col(case):
     win = window(*case)
