@@ -62,33 +62,6 @@ CASES = {
     ),
     "cat_dim1": (lambda F, a, b: F.cat([a, b], 1), [normal(2, 3, 2, 2), normal(2, 1, 2, 2)]),
     "cat_last_dim": (lambda F, a, b: F.cat([a, b], -1), [normal(2, 3), normal(2, 4)]),
-    # pooling
-    "max_pool2d": (lambda F, x: F.max_pool2d(x, 2), [normal(2, 3, 6, 6)]),
-    "max_pool2d_overlapping": (lambda F, x: F.max_pool2d(x, 3, 2, 1), [normal(2, 2, 7, 7)]),
-    "max_pool2d_non_square": (
-        lambda F, x: F.max_pool2d(x, (3, 2), (1, 2), (1, 0)),
-        [normal(1, 2, 5, 6)],
-    ),
-    "avg_pool2d": (lambda F, x: F.avg_pool2d(x, 2), [normal(2, 3, 6, 6)]),
-    "avg_pool2d_include_pad": (lambda F, x: F.avg_pool2d(x, 3, 2, 1), [normal(2, 2, 7, 6)]),
-    "avg_pool2d_exclude_pad": (
-        lambda F, x: F.avg_pool2d(x, 3, 2, 1, count_include_pad=False),
-        [normal(2, 2, 7, 6)],
-    ),
-    "avg_pool2d_non_square": (
-        lambda F, x: F.avg_pool2d(x, (2, 3), 1, (1, 1)),
-        [normal(1, 2, 4, 5)],
-    ),
-    "adaptive_avg_pool2d_1": (lambda F, x: F.adaptive_avg_pool2d(x, (1, 1)), [normal(2, 3, 5, 4)]),
-    "adaptive_avg_pool2d_7_to_3": (lambda F, x: F.adaptive_avg_pool2d(x, 3), [normal(2, 2, 7, 7)]),
-    "adaptive_avg_pool2d_5x7_to_2x3": (
-        lambda F, x: F.adaptive_avg_pool2d(x, (2, 3)),
-        [normal(1, 2, 5, 7)],
-    ),
-    "adaptive_avg_pool2d_upsample": (
-        lambda F, x: F.adaptive_avg_pool2d(x, 4),
-        [normal(1, 2, 3, 3)],
-    ),
     # normalisation
     "batch_norm_train_2d": (
         lambda F, x, w, b: F.batch_norm(x, None, None, w, b, True),
@@ -173,28 +146,6 @@ def test_batch_norm_does_not_move_the_statistics_in_eval(backend, rng):
     MF.batch_norm(mc.tensor(rng.standard_normal((4, 3))), mean, var, training=False)
     assert_array_equal(mean.numpy(), np.zeros(3))
     assert_array_equal(var.numpy(), np.ones(3))
-
-
-# ---- max pooling with ties: the gradient goes to the first maximum --------------------------
-@pytest.mark.parametrize(
-    ("kernel", "stride", "padding"),
-    [(2, None, 0), (3, 2, 1), (3, 1, 1), ((2, 3), (2, 1), (1, 0))],
-    ids=["2x2", "3x3s2p1", "3x3s1p1", "2x3"],
-)
-def test_max_pool2d_ties_go_to_the_first_maximum_like_torch(
-    backend, torch, rng, kernel, stride, padding
-):
-    x = rng.integers(0, 2, (2, 2, 6, 6)).astype(np.float64)  # many ties
-    x[0, 0] = 1.0  # a whole channel tied
-    fn = lambda F, x: F.max_pool2d(x, kernel, stride, padding)  # noqa: E731
-    run_both(torch, fn, [x], rng)
-
-
-def test_max_pool2d_tie_gradient_position():
-    """All four values equal: the whole gradient lands on the top-left one."""
-    x = mc.tensor(np.ones((1, 1, 2, 2)), requires_grad=True)
-    MF.max_pool2d(x, 2).sum().backward()
-    assert_array_equal(x.grad.numpy()[0, 0], [[1.0, 0.0], [0.0, 0.0]])
 
 
 # ---- dropout: the mask is random, so compare its statistics and its scale ------------------

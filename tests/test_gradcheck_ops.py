@@ -1,15 +1,15 @@
 """Every Function's backward is the derivative of its forward: numerical gradient checks
 (float64, central differences, minicnn.gradcheck) on small shapes, on every backend.
 
-Inputs of max pooling are permutations (distinct values at least 1/n apart), so no
-finite-difference step of 1e-6 can change which element wins a window.
+The chapter's operations move to tests/ops/, one file per operation, beside their other
+checks: conv2d's and pooling's are there.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from op_checks import away_from_zero, distinct, normal, positive
+from op_checks import away_from_zero, normal, positive
 
 import minicnn as mc
 from minicnn import functional as F
@@ -75,40 +75,6 @@ CASES = {
     ),
     "cat_last_dim": (lambda a, b: F.cat([a, b], -1), [normal(2, 2), normal(2, 3)]),
     "cat_same_tensor": (lambda a: F.cat([a, a * 2], 0), [normal(2, 2)]),
-    # pooling
-    "max_pool2d": (lambda x: F.max_pool2d(x, 2), [distinct(2, 2, 4, 4)]),
-    "max_pool2d_overlapping_3x3_s2_p1": (
-        lambda x: F.max_pool2d(x, 3, 2, 1),
-        [distinct(2, 2, 5, 5)],
-    ),
-    "max_pool2d_stride_1": (lambda x: F.max_pool2d(x, 2, 1), [distinct(1, 2, 4, 4)]),
-    "max_pool2d_non_square": (
-        lambda x: F.max_pool2d(x, (3, 2), (2, 1), (1, 0)),
-        [distinct(1, 2, 5, 4)],
-    ),
-    "avg_pool2d": (lambda x: F.avg_pool2d(x, 2), [normal(2, 2, 4, 4)]),
-    "avg_pool2d_overlapping_include_pad": (
-        lambda x: F.avg_pool2d(x, 3, 2, 1),
-        [normal(1, 2, 5, 5)],
-    ),
-    "avg_pool2d_overlapping_exclude_pad": (
-        lambda x: F.avg_pool2d(x, 3, 2, 1, count_include_pad=False),
-        [normal(1, 2, 5, 5)],
-    ),
-    "avg_pool2d_non_square": (
-        lambda x: F.avg_pool2d(x, (2, 3), (1, 2), (1, 1)),
-        [normal(1, 1, 4, 5)],
-    ),
-    "adaptive_avg_pool2d_global": (
-        lambda x: F.adaptive_avg_pool2d(x, (1, 1)),
-        [normal(2, 2, 3, 4)],
-    ),
-    "adaptive_avg_pool2d_7_to_3": (lambda x: F.adaptive_avg_pool2d(x, 3), [normal(1, 2, 7, 7)]),
-    "adaptive_avg_pool2d_5_to_2": (lambda x: F.adaptive_avg_pool2d(x, 2), [normal(2, 1, 5, 5)]),
-    "adaptive_avg_pool2d_5x7_to_2x3": (
-        lambda x: F.adaptive_avg_pool2d(x, (2, 3)),
-        [normal(1, 1, 5, 7)],
-    ),
     # normalisation
     "batch_norm_train_2d": (
         lambda x, w, b: F.batch_norm(x, None, None, w, b, True),

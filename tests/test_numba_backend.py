@@ -19,7 +19,6 @@ from kernel_checks import (  # noqa: E402
     NUMBA,
     NUMPY,
     RTOL,
-    assert_close,
     assert_close_to_scale,
     conv_cases,
     dtypes,
@@ -34,21 +33,6 @@ from minicnn.engine_room import tuning  # noqa: E402
 # (the numba_team fixture, tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("numba_team")
 
-# Pooling pads at most half the kernel.
-POOL_CASES = {
-    "overlapping-3x3-s2-p1": ((2, 3, 9, 9), (3, 3), (2, 2), (1, 1)),
-    "non-overlapping": ((2, 2, 6, 6), (2, 2), (2, 2), (0, 0)),  # the 2x2 halving kernels
-    "halving-odd-sides": ((2, 3, 7, 5), (2, 2), (2, 2), (0, 0)),  # a row and a column left out
-    "non-square": ((1, 2, 7, 10), (2, 4), (1, 3), (1, 2)),
-    "one-channel-batch1": ((1, 1, 5, 5), (3, 3), (1, 1), (1, 1)),
-    "kernel-is-padded-input": ((2, 2, 3, 4), (5, 6), (1, 1), (1, 1)),
-    "wide-rows-s1": ((1, 2, 4, 20), (3, 3), (1, 1), (1, 1)),
-    # strided, output rows of MAX_POOL_ROWS_MIN_OUTPUTS and more: the max pool row by row
-    "wide-rows-3x3-s2-p1": ((2, 2, 5, 35), (3, 3), (2, 2), (1, 1)),
-    "wide-rows-non-square-s3": ((1, 2, 6, 50), (2, 5), (1, 3), (1, 2)),
-}
-pool_cases = pytest.mark.parametrize("case", POOL_CASES.values(), ids=POOL_CASES)
-
 
 @conv_cases
 def test_col2im_is_the_adjoint_of_im2col(case):
@@ -58,88 +42,6 @@ def test_col2im_is_the_adjoint_of_im2col(case):
     lhs = np.vdot(NUMBA.im2col(x, win), y)
     rhs = np.vdot(x, NUMBA.col2im(y, win))
     assert lhs == pytest.approx(rhs, rel=1e-12)
-
-
-@dtypes
-@pool_cases
-def test_max_pool2d_and_backward_match_numpy(case, dtype):
-    win = window(*case)
-    x = random(win.input_shape, dtype)
-    y, argmax = NUMBA.max_pool2d(x, win)
-    y_ref, argmax_ref = NUMPY.max_pool2d(x, win)
-    assert_close(y, y_ref, dtype)
-    assert argmax.dtype == argmax_ref.dtype
-    np.testing.assert_array_equal(argmax, argmax_ref)
-    dy = random(win.output_shape, dtype, seed=1)
-    dx = NUMBA.max_pool2d_backward(dy, argmax, win)
-    assert_close(dx, NUMPY.max_pool2d_backward(dy, argmax_ref, win), dtype)
-
-
-@pool_cases
-def test_max_pool2d_in_blocks_of_planes_matches_numpy(case, monkeypatch):
-    # Blocks of two planes (the last one short where the planes are odd): every block
-    # padded and pooled on its own, as a batch is.
-    win = window(*case)
-    monkeypatch.setattr(tuning, "MAX_POOL_BLOCK", 2 * (win.h + 2 * win.ph) * (win.w + 2 * win.pw))
-    monkeypatch.setattr(tuning, "MAX_POOL_ROWS_MIN_OUTPUTS", 1 << 30)  # planes always
-    x = random(win.input_shape, np.float32)
-    y, argmax = NUMBA.max_pool2d(x, win)
-    y_ref, argmax_ref = NUMPY.max_pool2d(x, win)
-    np.testing.assert_array_equal(y, y_ref)
-    np.testing.assert_array_equal(argmax, argmax_ref)
-    dy = random(win.output_shape, np.float32, seed=1)  # and backward's sums in NumPy's order
-    dx = NUMBA.max_pool2d_backward(dy, argmax, win)
-    np.testing.assert_array_equal(dx, NUMPY.max_pool2d_backward(dy, argmax_ref, win))
-
-
-@pool_cases
-def test_max_pool2d_ties_pick_the_first_maximum(case):
-    win = window(*case)
-    x = np.full(win.input_shape, 2.0, dtype=np.float32)
-    y, argmax = NUMBA.max_pool2d(x, win)
-    y_ref, argmax_ref = NUMPY.max_pool2d(x, win)
-    np.testing.assert_array_equal(argmax, argmax_ref)
-    np.testing.assert_array_equal(y, y_ref)
-    if win.ph == 0 and win.pw == 0:  # with padding the first maximum is the first real pixel
-        assert (argmax == 0).all()
-
-
-@pytest.mark.parametrize("width, stride", [(4, 1), (40, 2)], ids=["planes", "rows"])
-def test_max_pool2d_nan_wins_like_numpy(width, stride):
-    win = window((1, 1, 4, width), (2, 2), (1, stride), (0, 0))
-    x = random(win.input_shape, np.float64)
-    x[0, 0, 1, 2] = np.nan
-    x[0, 0, 2, 2:4] = np.nan  # a second NaN in a window that has one already
-    y, argmax = NUMBA.max_pool2d(x, win)
-    y_ref, argmax_ref = NUMPY.max_pool2d(x, win)
-    np.testing.assert_array_equal(y, y_ref)  # NaNs compare equal here
-    np.testing.assert_array_equal(argmax, argmax_ref)
-    assert np.isnan(y[0, 0, :2, 1]).all()
-
-
-@pool_cases
-def test_max_pool2d_window_of_minus_infs_matches_numpy(case):
-    # Every real pixel -inf: no pixel beats the start, argmax stays 0 (perhaps padding).
-    win = window(*case)
-    x = np.full(win.input_shape, -np.inf)
-    y, argmax = NUMBA.max_pool2d(x, win)
-    y_ref, argmax_ref = NUMPY.max_pool2d(x, win)
-    np.testing.assert_array_equal(y, y_ref)
-    np.testing.assert_array_equal(argmax, argmax_ref)
-    dy = random(win.output_shape, np.float64)
-    np.testing.assert_array_equal(
-        NUMBA.max_pool2d_backward(dy, argmax, win), NUMPY.max_pool2d_backward(dy, argmax_ref, win)
-    )
-
-
-@dtypes
-@pool_cases
-def test_window_sum_and_backward_match_numpy(case, dtype):
-    win = window(*case)
-    x = random(win.input_shape, dtype)
-    assert_close(NUMBA.window_sum(x, win), NUMPY.window_sum(x, win), dtype)
-    dy = random(win.output_shape, dtype, seed=1)
-    assert_close(NUMBA.window_sum_backward(dy, win), NUMPY.window_sum_backward(dy, win), dtype)
 
 
 def test_sums_agree_with_numpy_to_the_bit():
