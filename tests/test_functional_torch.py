@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
-from op_checks import ATOL, RTOL, TorchF, labels, normal, positive, run_both
+from op_checks import TorchF, labels, normal, positive, run_both
 
 import minicnn as mc
 from minicnn import functional as MF
@@ -62,19 +62,6 @@ CASES = {
     ),
     "cat_dim1": (lambda F, a, b: F.cat([a, b], 1), [normal(2, 3, 2, 2), normal(2, 1, 2, 2)]),
     "cat_last_dim": (lambda F, a, b: F.cat([a, b], -1), [normal(2, 3), normal(2, 4)]),
-    # normalisation
-    "batch_norm_train_2d": (
-        lambda F, x, w, b: F.batch_norm(x, None, None, w, b, True),
-        [normal(6, 3), normal(3), normal(3)],
-    ),
-    "batch_norm_train_4d": (
-        lambda F, x, w, b: F.batch_norm(x, None, None, w, b, True, 0.1, 1e-3),
-        [normal(3, 2, 3, 3), normal(2), normal(2)],
-    ),
-    "batch_norm_train_no_affine": (
-        lambda F, x: F.batch_norm(x, None, None, training=True),
-        [normal(4, 3, 2, 2)],
-    ),
     # losses
     "log_softmax": (lambda F, x: F.log_softmax(x, 1), [normal(4, 5)]),
     "log_softmax_dim0": (lambda F, x: F.log_softmax(x, 0), [normal(4, 5)]),
@@ -110,42 +97,6 @@ CASES = {
 def test_matches_torch(backend, threads, torch, rng, case):
     fn, makers = CASES[case]
     run_both(torch, fn, [make(rng) for make in makers], rng)
-
-
-# ---- batch norm: evaluation mode and the running statistics --------------------------------
-@pytest.mark.parametrize("shape", [(6, 3), (4, 3, 2, 2)], ids=["2d", "4d"])
-@pytest.mark.parametrize("affine", [True, False], ids=["affine", "no_affine"])
-def test_batch_norm_running_statistics_match_torch(backend, torch, rng, shape, affine):
-    """Two training steps update running_mean/var (unbiased) like torch; then eval."""
-    x = rng.standard_normal(shape) * 2 + 1
-    mean0, var0 = rng.standard_normal(3), rng.uniform(0.5, 2.0, 3)
-    weight, bias = rng.standard_normal(3), rng.standard_normal(3)
-    mine = [mc.tensor(mean0), mc.tensor(var0)]
-    theirs = [torch.tensor(mean0), torch.tensor(var0)]
-    params = (weight, bias) if affine else ()
-    for momentum in (0.1, 0.3):
-        MF.batch_norm(
-            mc.tensor(x), *mine, *map(mc.tensor, params), training=True, momentum=momentum
-        )
-        TorchF(torch).batch_norm(
-            torch.tensor(x), *theirs, *map(torch.tensor, params), training=True, momentum=momentum
-        )
-        assert_allclose(mine[0].numpy(), theirs[0].numpy(), rtol=RTOL, atol=ATOL)
-        assert_allclose(mine[1].numpy(), theirs[1].numpy(), rtol=RTOL, atol=ATOL)
-        x = x[::-1] * 0.5
-
-    def evaluate(F, x, *p):
-        stats = mine if F is MF else theirs
-        return F.batch_norm(x, *stats, *p, training=False, eps=1e-4)
-
-    run_both(torch, evaluate, [x, *params], rng)
-
-
-def test_batch_norm_does_not_move_the_statistics_in_eval(backend, rng):
-    mean, var = mc.tensor(np.zeros(3)), mc.tensor(np.ones(3))
-    MF.batch_norm(mc.tensor(rng.standard_normal((4, 3))), mean, var, training=False)
-    assert_array_equal(mean.numpy(), np.zeros(3))
-    assert_array_equal(var.numpy(), np.ones(3))
 
 
 # ---- dropout: the mask is random, so compare its statistics and its scale ------------------

@@ -2,7 +2,7 @@
 (float64, central differences, minicnn.gradcheck) on small shapes, on every backend.
 
 The chapter's operations move to tests/ops/, one file per operation, beside their other
-checks: conv2d's and pooling's are there.
+checks: conv2d's, pooling's and batch norm's are there.
 """
 
 from __future__ import annotations
@@ -75,35 +75,6 @@ CASES = {
     ),
     "cat_last_dim": (lambda a, b: F.cat([a, b], -1), [normal(2, 2), normal(2, 3)]),
     "cat_same_tensor": (lambda a: F.cat([a, a * 2], 0), [normal(2, 2)]),
-    # normalisation
-    "batch_norm_train_2d": (
-        lambda x, w, b: F.batch_norm(x, None, None, w, b, True),
-        [normal(5, 3), normal(3), normal(3)],
-    ),
-    "batch_norm_train_4d": (
-        lambda x, w, b: F.batch_norm(x, None, None, w, b, True),
-        [normal(2, 2, 3, 3), normal(2), normal(2)],
-    ),
-    "batch_norm_train_2d_no_affine": (
-        lambda x: F.batch_norm(x, None, None, training=True),
-        [normal(4, 3)],
-    ),
-    "batch_norm_train_4d_no_affine": (
-        lambda x: F.batch_norm(x, None, None, training=True),
-        [normal(3, 2, 2, 2)],
-    ),
-    "batch_norm_eval_4d": (
-        lambda x, w, b: F.batch_norm(
-            x, mc.tensor(np.array([0.5, -1.0])), mc.tensor(np.array([2.0, 0.3])), w, b
-        ),
-        [normal(2, 2, 2, 3), normal(2), normal(2)],
-    ),
-    "batch_norm_eval_2d_no_affine": (
-        lambda x: F.batch_norm(
-            x, mc.tensor(np.array([0.5, -1.0, 0.0])), mc.tensor(np.array([2.0, 0.3, 1.0]))
-        ),
-        [normal(4, 3)],
-    ),
     # dropout, with the mask fixed by seeding before each call
     "dropout": (dropout_seeded, [normal(4, 5)]),
     # losses

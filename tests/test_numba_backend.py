@@ -19,7 +19,6 @@ from kernel_checks import (  # noqa: E402
     NUMBA,
     NUMPY,
     RTOL,
-    assert_close_to_scale,
     conv_cases,
     dtypes,
     random,
@@ -108,58 +107,6 @@ def test_sigmoid_block_by_block_is_the_same(monkeypatch):
     monkeypatch.setattr(tuning, "ELEMENTWISE_BLOCK", 7)  # 120 values: 17 blocks and 1 left
     x = random((4, 30), np.float32) * 8
     np.testing.assert_array_equal(NUMBA.sigmoid(x), NUMPY.sigmoid(x))
-
-
-# Batch norm: (N, C) after a Linear layer, (N, C, H, W) after a convolution.
-BN_SHAPES = {"2d": (6, 5), "4d": (3, 4, 5, 6), "4d-one-pixel": (7, 3, 1, 1)}
-bn_shapes = pytest.mark.parametrize("shape", BN_SHAPES.values(), ids=BN_SHAPES)
-
-
-@pytest.fixture
-def compiled_batch_norm(monkeypatch):
-    """Batch norm through the compiled kernels even on inputs this small."""
-    monkeypatch.setattr(tuning, "BATCH_NORM_MIN_COUNT", 0)
-
-
-@dtypes
-@bn_shapes
-def test_batch_norm_kernels_match_numpy(compiled_batch_norm, shape, dtype):
-    x = (3 + 2 * random(shape, dtype)).astype(dtype)  # a mean far from 0: the two-pass variance
-    gy = random(shape, dtype, seed=1)
-    weight, bias = random(shape[1], dtype, seed=2), random(shape[1], dtype, seed=3)
-    stats = NUMBA.batch_norm_stats(x)
-    for got, want in zip(stats, NUMPY.batch_norm_stats(x), strict=True):
-        assert_close_to_scale(got, want, dtype)
-    mean, var = stats
-    inv_std = (1 / np.sqrt(var + 1e-5)).astype(dtype)
-    for affine in ((), (weight, bias)):
-        for got, want in zip(NUMBA.batch_norm_apply(x, mean, inv_std, *affine),
-                             NUMPY.batch_norm_apply(x, mean, inv_std, *affine), strict=True):  # fmt: skip
-            assert_close_to_scale(got, want, dtype)
-    x_hat = NUMPY.batch_norm_apply(x, mean, inv_std)[0]
-    sums = NUMBA.batch_norm_sums(gy, x_hat)
-    for got, want in zip(sums, NUMPY.batch_norm_sums(gy, x_hat), strict=True):
-        assert_close_to_scale(got, want, dtype)
-    means = [(s / (gy.size // gy.shape[1])).astype(dtype) for s in sums]
-    scale = weight * inv_std
-    assert_close_to_scale(
-        NUMBA.batch_norm_grad(gy, x_hat, scale, *means),
-        NUMPY.batch_norm_grad(gy, x_hat, scale, *means),
-        dtype,
-    )
-
-
-def test_batch_norm_variance_is_two_pass_in_float32(compiled_batch_norm):
-    # E[x^2] - E[x]^2 would cancel to nothing here; mean((x - mean)^2) keeps the variance.
-    x = (1000 + random((64, 2, 4, 4), np.float32) * 1e-2).astype(np.float32)
-    _, var = NUMBA.batch_norm_stats(x)
-    np.testing.assert_allclose(var, x.var(axis=(0, 2, 3), dtype=np.float64), rtol=1e-3)
-
-
-def test_batch_norm_of_few_values_per_channel_runs_numpys_kernels():
-    x = random((4, 3), np.float32)  # a Linear layer's batch: 4 values per channel
-    for got, want in zip(NUMBA.batch_norm_stats(x), NUMPY.batch_norm_stats(x), strict=True):
-        np.testing.assert_array_equal(got, want)
 
 
 # The direct loops (a single input channel, stride 1): y and dW as the chapter's im2col
