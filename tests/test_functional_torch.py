@@ -30,10 +30,6 @@ CASES = {
     "pow_minus_1": (lambda F, a: a**-1, [positive(2, 3)]),
     "exp": (lambda F, a: F.exp(a), [normal(2, 3)]),
     "log": (lambda F, a: F.log(a), [positive(2, 3)]),
-    "relu": (lambda F, a: F.relu(a), [normal(3, 4)]),
-    "sigmoid": (lambda F, a: F.sigmoid(a), [normal(3, 4)]),
-    "sigmoid_wide": (lambda F, a: F.sigmoid(a * 30), [normal(3, 4)]),
-    "tanh": (lambda F, a: F.tanh(a), [normal(3, 4)]),
     # reductions
     "sum_all": (lambda F, a: F.sum(a), [normal(2, 3, 4)]),
     "sum_axis": (lambda F, a: F.sum(a, 1), [normal(2, 3, 4)]),
@@ -137,22 +133,3 @@ def test_dropout_is_reproducible_with_manual_seed(backend, rng):
     first = MF.dropout(x, 0.5).numpy()
     mc.manual_seed(3)
     assert_array_equal(MF.dropout(x, 0.5).numpy(), first)
-
-
-# ---- numerics at the edges ------------------------------------------------------------------
-def test_sigmoid_keeps_relative_precision_far_from_zero(backend, torch):
-    """1 / (1 + exp(-x)) to full relative precision even where it is tiny (x = -700)."""
-    xv = np.array([-700.0, -100.0, -40.0, -20.0, -1e-3, 0.0, 1e-3, 20.0, 40.0, 700.0])
-    x = mc.tensor(xv, requires_grad=True)
-    y = MF.sigmoid(x)
-    tx = torch.tensor(xv, requires_grad=True)
-    ty = torch.sigmoid(tx)
-    assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-14, atol=0)
-    y.backward(mc.tensor(np.ones_like(xv)))
-    ty.backward(torch.ones_like(ty))
-    assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-13, atol=0)
-
-
-def test_relu_of_infinities_and_nan_like_torch(backend, torch):
-    xv = np.array([-np.inf, -1.0, 0.0, 2.0, np.inf, np.nan])
-    assert_array_equal(MF.relu(mc.tensor(xv)).numpy(), torch.relu(torch.tensor(xv)).numpy())

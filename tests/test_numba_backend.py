@@ -1,4 +1,11 @@
-"""The Numba kernels agree with the NumPy reference kernels, shape for shape.
+"""The Numba kernels agree with the NumPy reference kernels, shape for shape. Each
+operation's kernels (im2col and col2im, the taps, pooling, ReLU and the sigmoid, batch
+norm) are tested beside its other checks, one file per operation in tests/ops/, with the
+helpers of tests/kernel_checks.py. Here the rest: col2im as im2col's adjoint on the
+compiled kernels (tests/ops/test_conv2d.py holds the same identity on every backend,
+under the same name), sums bit for bit, non-contiguous inputs, SGD's axpy, the direct
+loops and the wide rows conv2d's plan chooses, the fallbacks to NumPy's kernels, warming
+up, and the kernels without the JIT.
 
 Shapes are tiny: the time goes to compiling each kernel once per dtype (or loading it
 from Numba's cache), not to running it.
@@ -15,18 +22,10 @@ import pytest
 
 pytest.importorskip("numba", reason="needs Numba (pip install -e '.[numba]')")
 
-from kernel_checks import (  # noqa: E402
-    NUMBA,
-    NUMPY,
-    RTOL,
-    conv_cases,
-    dtypes,
-    random,
-)
+from kernel_checks import NUMBA, NUMPY, RTOL, conv_cases, dtypes, random  # noqa: E402
 from op_checks import window  # noqa: E402
 
 from minicnn.engine_room import conv as engine_conv  # noqa: E402
-from minicnn.engine_room import tuning  # noqa: E402
 
 # Every test twice: the loops on one thread, and shared out among a team of 3
 # (the numba_team fixture, tests/conftest.py).
@@ -79,34 +78,6 @@ def test_axpy_matches_numpy(dtype):
     NUMPY.axpy(-0.1, x, expected)
     NUMBA.axpy(-0.1, x, y)
     np.testing.assert_array_equal(y, expected)  # float32 steps, in NumPy's order
-
-
-@dtypes
-def test_relu_and_backward_match_numpy(dtype):
-    x = random((3, 4, 5, 6), dtype)
-    x[0, 0, 0, :3] = [np.nan, -np.inf, np.inf]
-    y = NUMBA.relu(x)
-    np.testing.assert_array_equal(y, NUMPY.relu(x))
-    gy = random(x.shape, dtype, seed=1)
-    np.testing.assert_array_equal(NUMBA.relu_backward(gy, y), NUMPY.relu_backward(gy, y))
-    transposed = x.transpose(0, 1, 3, 2)  # not contiguous: NumPy's kernel
-    np.testing.assert_array_equal(NUMBA.relu(transposed), NUMPY.relu(transposed))
-
-
-@dtypes
-def test_sigmoid_and_backward_match_numpy(dtype):
-    x = random((3, 4, 5, 6), dtype) * 8
-    x[0, 0, 0, :5] = [np.nan, -np.inf, np.inf, -100, 100]
-    y = NUMBA.sigmoid(x)
-    np.testing.assert_array_equal(y, NUMPY.sigmoid(x))  # the same exp, the same float32 steps
-    gy = random(x.shape, dtype, seed=1)
-    np.testing.assert_array_equal(NUMBA.sigmoid_backward(gy, y), NUMPY.sigmoid_backward(gy, y))
-
-
-def test_sigmoid_block_by_block_is_the_same(monkeypatch):
-    monkeypatch.setattr(tuning, "ELEMENTWISE_BLOCK", 7)  # 120 values: 17 blocks and 1 left
-    x = random((4, 30), np.float32) * 8
-    np.testing.assert_array_equal(NUMBA.sigmoid(x), NUMPY.sigmoid(x))
 
 
 # The direct loops (a single input channel, stride 1): y and dW as the chapter's im2col
