@@ -31,13 +31,6 @@ CASES = {
     "sum_axes_keepdims": (lambda F, a: F.sum(a, (0, 2), True), [normal(2, 3, 4)]),
     "mean_all": (lambda F, a: F.mean(a), [normal(2, 3, 4)]),
     "mean_negative_axis": (lambda F, a: F.mean(a, -1, True), [normal(2, 3, 4)]),
-    # products
-    "matmul": (lambda F, a, b: F.matmul(a, b), [normal(3, 4), normal(4, 2)]),
-    "matmul_batch": (lambda F, a, b: F.matmul(a, b), [normal(2, 3, 4), normal(2, 4, 5)]),
-    "matmul_broadcast": (lambda F, a, b: a @ b, [normal(2, 1, 3, 4), normal(3, 4, 2)]),
-    "matmul_broadcast_left": (lambda F, a, b: a @ b, [normal(3, 4), normal(2, 4, 5)]),
-    "linear": (lambda F, x, w, b: F.linear(x, w, b), [normal(5, 4), normal(3, 4), normal(3)]),
-    "linear_no_bias": (lambda F, x, w: F.linear(x, w), [normal(5, 4), normal(3, 4)]),
     # shapes
     "reshape": (lambda F, a: F.reshape(a, (4, -1)), [normal(2, 3, 4)]),
     "reshape_method": (lambda F, a: a.reshape(6, 4), [normal(2, 3, 4)]),

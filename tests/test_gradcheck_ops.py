@@ -2,7 +2,7 @@
 (float64, central differences, minicnn.gradcheck) on small shapes, on every backend.
 
 The chapter's operations move to tests/ops/, one file per operation, beside their other
-checks: conv2d's, pooling's, batch norm's, the activations' and dropout's are there.
+checks: conv2d's, pooling's, batch norm's, the activations', dropout's and matmul's and linear's are there.
 """
 
 from __future__ import annotations
@@ -45,13 +45,6 @@ CASES = {
     "sum_axis_keepdims": (lambda x: x.sum(axis=(0, 2), keepdims=True), [normal(2, 3, 2)]),
     "mean": (lambda x: x.mean(), [normal(2, 3)]),
     "mean_axis": (lambda x: x.mean(axis=-1), [normal(2, 3, 2)]),
-    # products
-    "matmul": (F.matmul, [normal(3, 4), normal(4, 2)]),
-    "matmul_batch": (F.matmul, [normal(2, 3, 4), normal(2, 4, 2)]),
-    "matmul_broadcast_batch": (F.matmul, [normal(2, 1, 2, 3), normal(3, 3, 2)]),
-    "matmul_broadcast_left": (F.matmul, [normal(3, 4), normal(2, 4, 2)]),
-    "linear": (F.linear, [normal(4, 3), normal(2, 3), normal(2)]),
-    "linear_no_bias": (F.linear, [normal(4, 3), normal(2, 3)]),
     # shapes
     "reshape": (lambda x: F.reshape(x, (3, -1)), [normal(2, 3, 2)]),
     "transpose": (lambda x: F.transpose(x, (1, 2, 0)), [normal(2, 3, 2)]),
