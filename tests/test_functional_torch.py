@@ -31,21 +31,6 @@ CASES = {
     "sum_axes_keepdims": (lambda F, a: F.sum(a, (0, 2), True), [normal(2, 3, 4)]),
     "mean_all": (lambda F, a: F.mean(a), [normal(2, 3, 4)]),
     "mean_negative_axis": (lambda F, a: F.mean(a, -1, True), [normal(2, 3, 4)]),
-    # shapes
-    "reshape": (lambda F, a: F.reshape(a, (4, -1)), [normal(2, 3, 4)]),
-    "reshape_method": (lambda F, a: a.reshape(6, 4), [normal(2, 3, 4)]),
-    "transpose": (lambda F, a: F.transpose(a, (2, 0, 1)), [normal(2, 3, 4)]),
-    "T": (lambda F, a: a.T * 1, [normal(2, 3)]),
-    "flatten": (lambda F, a: F.flatten(a, 1), [normal(2, 3, 2, 2)]),
-    "flatten_middle": (lambda F, a: F.flatten(a, 1, 2), [normal(2, 3, 2, 2)]),
-    "getitem_slices": (lambda F, a: a[1:, ::2, -1], [normal(3, 4, 2)]),
-    "getitem_repeated_index": (lambda F, a: a[[0, 2, 0, 0]], [normal(3, 2)]),
-    "cat_dim0": (
-        lambda F, a, b, c: F.cat([a, b, c], 0),
-        [normal(1, 3), normal(2, 3), normal(3, 3)],
-    ),
-    "cat_dim1": (lambda F, a, b: F.cat([a, b], 1), [normal(2, 3, 2, 2), normal(2, 1, 2, 2)]),
-    "cat_last_dim": (lambda F, a, b: F.cat([a, b], -1), [normal(2, 3), normal(2, 4)]),
     # losses
     "log_softmax": (lambda F, x: F.log_softmax(x, 1), [normal(4, 5)]),
     "log_softmax_dim0": (lambda F, x: F.log_softmax(x, 0), [normal(4, 5)]),

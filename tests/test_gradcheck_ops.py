@@ -2,7 +2,7 @@
 (float64, central differences, minicnn.gradcheck) on small shapes, on every backend.
 
 The chapter's operations move to tests/ops/, one file per operation, beside their other
-checks: conv2d's, pooling's, batch norm's, the activations', dropout's and matmul's and linear's are there.
+checks: conv2d's, pooling's, batch norm's, the activations', dropout's, matmul's and linear's, and cat's and the shape operations' are there.
 """
 
 from __future__ import annotations
@@ -45,21 +45,6 @@ CASES = {
     "sum_axis_keepdims": (lambda x: x.sum(axis=(0, 2), keepdims=True), [normal(2, 3, 2)]),
     "mean": (lambda x: x.mean(), [normal(2, 3)]),
     "mean_axis": (lambda x: x.mean(axis=-1), [normal(2, 3, 2)]),
-    # shapes
-    "reshape": (lambda x: F.reshape(x, (3, -1)), [normal(2, 3, 2)]),
-    "transpose": (lambda x: F.transpose(x, (1, 2, 0)), [normal(2, 3, 2)]),
-    "transpose_reverse": (lambda x: x.T, [normal(2, 3)]),
-    "flatten": (lambda x: F.flatten(x, 1), [normal(2, 2, 2, 3)]),
-    "getitem_slice": (lambda x: x[1:, ::2], [normal(3, 4)]),
-    "getitem_repeated": (lambda x: x[[0, 2, 2, 1, 0]], [normal(3, 2)]),
-    "getitem_int": (lambda x: x[1, :, -1], [normal(2, 3, 2)]),
-    "cat_dim0": (lambda a, b: F.cat([a, b], 0), [normal(1, 3), normal(2, 3)]),
-    "cat_dim1_three": (
-        lambda a, b, c: F.cat([a, b, c], 1),
-        [normal(2, 1, 2), normal(2, 2, 2), normal(2, 1, 2)],
-    ),
-    "cat_last_dim": (lambda a, b: F.cat([a, b], -1), [normal(2, 2), normal(2, 3)]),
-    "cat_same_tensor": (lambda a: F.cat([a, a * 2], 0), [normal(2, 2)]),
     # losses
     "log_softmax": (lambda x: F.log_softmax(x, 1), [normal(3, 4)]),
     "log_softmax_dim0": (lambda x: F.log_softmax(x, 0), [normal(3, 4)]),
