@@ -3,8 +3,13 @@ upstream gradient), on every backend.
 
 Each case is one function ``f(F, *inputs)`` written once and called twice: with
 ``F = minicnn.functional`` on minicnn tensors and with ``F`` = PyTorch (its
-``torch.nn.functional``, falling back to ``torch``) on torch tensors. The ops share
-names, argument order and defaults, so the same line of code runs on both.
+``torch.nn.functional``, falling back to ``torch``) on torch tensors (``run_both``,
+tests/op_checks.py). The ops share names, argument order and defaults, so the same line
+of code runs on both.
+
+Here the element-wise arithmetic, the reductions, and a small network chaining the
+chapter's operations. Each of those operations has its own checks against PyTorch beside
+its other checks, one file per operation in tests/ops/.
 """
 
 from __future__ import annotations
@@ -31,24 +36,6 @@ CASES = {
     "sum_axes_keepdims": (lambda F, a: F.sum(a, (0, 2), True), [normal(2, 3, 4)]),
     "mean_all": (lambda F, a: F.mean(a), [normal(2, 3, 4)]),
     "mean_negative_axis": (lambda F, a: F.mean(a, -1, True), [normal(2, 3, 4)]),
-    # losses
-    "log_softmax": (lambda F, x: F.log_softmax(x, 1), [normal(4, 5)]),
-    "log_softmax_dim0": (lambda F, x: F.log_softmax(x, 0), [normal(4, 5)]),
-    "log_softmax_large": (lambda F, x: F.log_softmax(x * 1000, -1), [normal(3, 4)]),
-    "softmax": (lambda F, x: F.softmax(x, 1), [normal(4, 5)]),
-    "cross_entropy": (lambda F, x, t: F.cross_entropy(x, t), [normal(6, 4), labels(6, 4)]),
-    "cross_entropy_sum": (
-        lambda F, x, t: F.cross_entropy(x, t, reduction="sum"),
-        [normal(6, 4), labels(6, 4)],
-    ),
-    "cross_entropy_none": (
-        lambda F, x, t: F.cross_entropy(x, t, reduction="none"),
-        [normal(6, 4), labels(6, 4)],
-    ),
-    "cross_entropy_large_logits": (
-        lambda F, x, t: F.cross_entropy(x * 500, t),
-        [normal(5, 3), labels(5, 3)],
-    ),
     # a small network: every op chained, the way the models use them
     "lenet_like": (
         lambda F, x, w1, b1, w2, t: F.cross_entropy(
