@@ -32,7 +32,7 @@ im2col on wide rows        a backend with ``conv_wide_rows`` (numba's), stride 1
 =========================  =============================================================
 
 Every threshold is in engine_room/tuning.py. All of them compute the same sums as the
-textbook path, up to rounding; tests/test_fast_paths.py holds each equal to PyTorch,
+textbook path, up to rounding; tests/ops/test_conv2d.py holds each equal to PyTorch,
 and tests/test_winograd.py Winograd's.
 """
 
