@@ -46,7 +46,7 @@ print('backends:', mc.available_backends(), mc.backend.unavailable_reason('cupy'
 # pytest-xdist, where installed, spreads the tests over 4 processes sharing the one GPU.
 XDIST=$(python -c "import xdist" 2>/dev/null && echo "-n 4")
 part kernels 40 python -m pytest -q -rfE --tb=short -p no:cacheprovider tests/test_cuda_kernels.py \
-    tests/test_conv_pool_reference.py tests/test_gradcheck_ops.py -k "cupy or nvrtc"
+    tests/ops tests/test_gradcheck_ops.py -k "(cupy or nvrtc) and not torch"
 part tests 200 python -m pytest -q -rfE --tb=short -p no:cacheprovider $XDIST -k cupy tests
 part bench 120 python benchmarks/bench_gpu.py --compare-slices
 part lenet 45 python -m minicnn train lenet --backend cupy --epochs 1 --out /tmp/gpu-check-runs/lenet

@@ -137,3 +137,22 @@ def threads(request, backend, monkeypatch):
     team.resize(request.param)
     yield request.param
     team.resize(size)
+
+
+@pytest.fixture(params=[1, 3], ids=["1-thread", "3-threads"])
+def numba_team(request, monkeypatch):
+    """Every test twice: the loops on one thread, and shared out among a team of 3 even
+    at these tiny sizes (uneven parts, a part of one plane), so that the parts are
+    seen to cover the output exactly. Also the compiled window_sum on one thread
+    (NumPy's strided adds are used then). The numba backend's kernel tests
+    (tests/kernel_checks.py) ask for it; without Numba they skip."""
+    pytest.importorskip("numba", reason="needs Numba (pip install -e '.[numba]')")
+    from minicnn.engine_room import tuning
+
+    team = minicnn.backend.get_backend("numba").team
+    monkeypatch.setattr(tuning, "STRIDED_MIN_THREADS", 1)
+    monkeypatch.setattr(tuning, "PARALLEL_MIN_ELEMENTS", 0)
+    size = team.size
+    team.resize(request.param)
+    yield team
+    team.resize(size)

@@ -1,4 +1,11 @@
-"""The Numba kernels agree with the NumPy reference kernels, shape for shape.
+"""The Numba kernels agree with the NumPy reference kernels, shape for shape. Each
+operation's kernels (im2col and col2im, the taps, pooling, ReLU and the sigmoid, batch
+norm) are tested beside its other checks, one file per operation in tests/ops/, with the
+helpers of tests/kernel_checks.py. Here the rest: col2im as im2col's adjoint on the
+compiled kernels (tests/ops/test_conv2d.py holds the same identity on every backend,
+under the same name), sums bit for bit, non-contiguous inputs, SGD's axpy, the direct
+loops and the wide rows conv2d's plan chooses, the fallbacks to NumPy's kernels, warming
+up, and the kernels without the JIT.
 
 Shapes are tiny: the time goes to compiling each kernel once per dtype (or loading it
 from Numba's cache), not to running it.
@@ -15,87 +22,14 @@ import pytest
 
 pytest.importorskip("numba", reason="needs Numba (pip install -e '.[numba]')")
 
-from minicnn.backend import Window2d, get_backend  # noqa: E402
+from kernel_checks import NUMBA, NUMPY, RTOL, conv_cases, dtypes, random  # noqa: E402
+from op_checks import window  # noqa: E402
+
 from minicnn.engine_room import conv as engine_conv  # noqa: E402
-from minicnn.engine_room import tuning  # noqa: E402
 
-NUMPY = get_backend("numpy")
-NUMBA = get_backend("numba")
-RTOL = {np.float32: 1e-5, np.float64: 1e-12}
-
-# (x shape, kernel, stride, padding): id
-CONV_CASES = {
-    "stride2-pad1": ((2, 3, 7, 7), (3, 3), (2, 2), (1, 1)),
-    "non-square": ((2, 2, 6, 9), (2, 4), (1, 3), (1, 2)),
-    "one-channel-batch1": ((1, 1, 5, 5), (3, 3), (1, 1), (0, 0)),
-    "kernel-is-padded-input": ((2, 2, 3, 4), (5, 6), (1, 1), (1, 1)),
-    "kernel-bigger-than-stride-pad": ((1, 2, 8, 8), (5, 5), (3, 2), (2, 1)),
-    "windows-of-padding-only": ((1, 2, 1, 3), (1, 1), (2, 2), (1, 1)),
-}
-# Pooling pads at most half the kernel.
-POOL_CASES = {
-    "overlapping-3x3-s2-p1": ((2, 3, 9, 9), (3, 3), (2, 2), (1, 1)),
-    "non-overlapping": ((2, 2, 6, 6), (2, 2), (2, 2), (0, 0)),  # the 2x2 halving kernels
-    "halving-odd-sides": ((2, 3, 7, 5), (2, 2), (2, 2), (0, 0)),  # a row and a column left out
-    "non-square": ((1, 2, 7, 10), (2, 4), (1, 3), (1, 2)),
-    "one-channel-batch1": ((1, 1, 5, 5), (3, 3), (1, 1), (1, 1)),
-    "kernel-is-padded-input": ((2, 2, 3, 4), (5, 6), (1, 1), (1, 1)),
-    "wide-rows-s1": ((1, 2, 4, 20), (3, 3), (1, 1), (1, 1)),
-    # strided, output rows of MAX_POOL_ROWS_MIN_OUTPUTS and more: the max pool row by row
-    "wide-rows-3x3-s2-p1": ((2, 2, 5, 35), (3, 3), (2, 2), (1, 1)),
-    "wide-rows-non-square-s3": ((1, 2, 6, 50), (2, 5), (1, 3), (1, 2)),
-}
-
-
-def window(x_shape, kernel, stride, padding) -> Window2d:
-    return Window2d.of("test", x_shape, kernel, stride, padding)
-
-
-def random(shape, dtype, seed=0):
-    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
-
-
-def assert_close(actual, expected, dtype):
-    assert actual.dtype == expected.dtype
-    assert actual.shape == expected.shape
-    np.testing.assert_allclose(actual, expected, rtol=RTOL[dtype], atol=0)
-
-
-dtypes = pytest.mark.parametrize("dtype", [np.float32, np.float64])
-conv_cases = pytest.mark.parametrize("case", CONV_CASES.values(), ids=CONV_CASES)
-pool_cases = pytest.mark.parametrize("case", POOL_CASES.values(), ids=POOL_CASES)
-
-
-@pytest.fixture(autouse=True, params=[1, 3], ids=["1-thread", "3-threads"])
-def team(request, monkeypatch):
-    """Every test twice: the loops on one thread, and shared out among a team of 3 even
-    at these tiny sizes (uneven parts, a part of one plane), so that the parts are
-    seen to cover the output exactly. Also the compiled window_sum on one thread
-    (NumPy's strided adds are used then)."""
-    monkeypatch.setattr(tuning, "STRIDED_MIN_THREADS", 1)
-    monkeypatch.setattr(tuning, "PARALLEL_MIN_ELEMENTS", 0)
-    size = NUMBA.team.size
-    NUMBA.team.resize(request.param)
-    yield NUMBA.team
-    NUMBA.team.resize(size)
-
-
-@dtypes
-@conv_cases
-def test_im2col_and_col2im_match_numpy(case, dtype):
-    win = window(*case)
-    x = random(win.input_shape, dtype)
-    np.testing.assert_array_equal(NUMBA.im2col(x, win), NUMPY.im2col(x, win))
-    cols = random((win.c * win.kh * win.kw, win.n * win.oh * win.ow), dtype, seed=1)
-    assert_close(NUMBA.col2im(cols, win), NUMPY.col2im(cols, win), dtype)
-
-
-@dtypes
-@conv_cases
-def test_tap_sum_matches_numpy(case, dtype):
-    win = window(*case)
-    z = random((win.kh * win.kw * 3, win.n * win.h * win.w), dtype)  # 3 output channels
-    np.testing.assert_array_equal(NUMBA.tap_sum(z, win), engine_conv.tap_sum(NUMPY, z, win))
+# Every test twice: the loops on one thread, and shared out among a team of 3
+# (the numba_team fixture, tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("numba_team")
 
 
 @conv_cases
@@ -106,88 +40,6 @@ def test_col2im_is_the_adjoint_of_im2col(case):
     lhs = np.vdot(NUMBA.im2col(x, win), y)
     rhs = np.vdot(x, NUMBA.col2im(y, win))
     assert lhs == pytest.approx(rhs, rel=1e-12)
-
-
-@dtypes
-@pool_cases
-def test_max_pool2d_and_backward_match_numpy(case, dtype):
-    win = window(*case)
-    x = random(win.input_shape, dtype)
-    y, argmax = NUMBA.max_pool2d(x, win)
-    y_ref, argmax_ref = NUMPY.max_pool2d(x, win)
-    assert_close(y, y_ref, dtype)
-    assert argmax.dtype == argmax_ref.dtype
-    np.testing.assert_array_equal(argmax, argmax_ref)
-    dy = random(win.output_shape, dtype, seed=1)
-    dx = NUMBA.max_pool2d_backward(dy, argmax, win)
-    assert_close(dx, NUMPY.max_pool2d_backward(dy, argmax_ref, win), dtype)
-
-
-@pool_cases
-def test_max_pool2d_in_blocks_of_planes_matches_numpy(case, monkeypatch):
-    # Blocks of two planes (the last one short where the planes are odd): every block
-    # padded and pooled on its own, as a batch is.
-    win = window(*case)
-    monkeypatch.setattr(tuning, "MAX_POOL_BLOCK", 2 * (win.h + 2 * win.ph) * (win.w + 2 * win.pw))
-    monkeypatch.setattr(tuning, "MAX_POOL_ROWS_MIN_OUTPUTS", 1 << 30)  # planes always
-    x = random(win.input_shape, np.float32)
-    y, argmax = NUMBA.max_pool2d(x, win)
-    y_ref, argmax_ref = NUMPY.max_pool2d(x, win)
-    np.testing.assert_array_equal(y, y_ref)
-    np.testing.assert_array_equal(argmax, argmax_ref)
-    dy = random(win.output_shape, np.float32, seed=1)  # and backward's sums in NumPy's order
-    dx = NUMBA.max_pool2d_backward(dy, argmax, win)
-    np.testing.assert_array_equal(dx, NUMPY.max_pool2d_backward(dy, argmax_ref, win))
-
-
-@pool_cases
-def test_max_pool2d_ties_pick_the_first_maximum(case):
-    win = window(*case)
-    x = np.full(win.input_shape, 2.0, dtype=np.float32)
-    y, argmax = NUMBA.max_pool2d(x, win)
-    y_ref, argmax_ref = NUMPY.max_pool2d(x, win)
-    np.testing.assert_array_equal(argmax, argmax_ref)
-    np.testing.assert_array_equal(y, y_ref)
-    if win.ph == 0 and win.pw == 0:  # with padding the first maximum is the first real pixel
-        assert (argmax == 0).all()
-
-
-@pytest.mark.parametrize("width, stride", [(4, 1), (40, 2)], ids=["planes", "rows"])
-def test_max_pool2d_nan_wins_like_numpy(width, stride):
-    win = window((1, 1, 4, width), (2, 2), (1, stride), (0, 0))
-    x = random(win.input_shape, np.float64)
-    x[0, 0, 1, 2] = np.nan
-    x[0, 0, 2, 2:4] = np.nan  # a second NaN in a window that has one already
-    y, argmax = NUMBA.max_pool2d(x, win)
-    y_ref, argmax_ref = NUMPY.max_pool2d(x, win)
-    np.testing.assert_array_equal(y, y_ref)  # NaNs compare equal here
-    np.testing.assert_array_equal(argmax, argmax_ref)
-    assert np.isnan(y[0, 0, :2, 1]).all()
-
-
-@pool_cases
-def test_max_pool2d_window_of_minus_infs_matches_numpy(case):
-    # Every real pixel -inf: no pixel beats the start, argmax stays 0 (perhaps padding).
-    win = window(*case)
-    x = np.full(win.input_shape, -np.inf)
-    y, argmax = NUMBA.max_pool2d(x, win)
-    y_ref, argmax_ref = NUMPY.max_pool2d(x, win)
-    np.testing.assert_array_equal(y, y_ref)
-    np.testing.assert_array_equal(argmax, argmax_ref)
-    dy = random(win.output_shape, np.float64)
-    np.testing.assert_array_equal(
-        NUMBA.max_pool2d_backward(dy, argmax, win), NUMPY.max_pool2d_backward(dy, argmax_ref, win)
-    )
-
-
-@dtypes
-@pool_cases
-def test_window_sum_and_backward_match_numpy(case, dtype):
-    win = window(*case)
-    x = random(win.input_shape, dtype)
-    assert_close(NUMBA.window_sum(x, win), NUMPY.window_sum(x, win), dtype)
-    dy = random(win.output_shape, dtype, seed=1)
-    assert_close(NUMBA.window_sum_backward(dy, win), NUMPY.window_sum_backward(dy, win), dtype)
 
 
 def test_sums_agree_with_numpy_to_the_bit():
@@ -226,95 +78,6 @@ def test_axpy_matches_numpy(dtype):
     NUMPY.axpy(-0.1, x, expected)
     NUMBA.axpy(-0.1, x, y)
     np.testing.assert_array_equal(y, expected)  # float32 steps, in NumPy's order
-
-
-@dtypes
-def test_relu_and_backward_match_numpy(dtype):
-    x = random((3, 4, 5, 6), dtype)
-    x[0, 0, 0, :3] = [np.nan, -np.inf, np.inf]
-    y = NUMBA.relu(x)
-    np.testing.assert_array_equal(y, NUMPY.relu(x))
-    gy = random(x.shape, dtype, seed=1)
-    np.testing.assert_array_equal(NUMBA.relu_backward(gy, y), NUMPY.relu_backward(gy, y))
-    transposed = x.transpose(0, 1, 3, 2)  # not contiguous: NumPy's kernel
-    np.testing.assert_array_equal(NUMBA.relu(transposed), NUMPY.relu(transposed))
-
-
-@dtypes
-def test_sigmoid_and_backward_match_numpy(dtype):
-    x = random((3, 4, 5, 6), dtype) * 8
-    x[0, 0, 0, :5] = [np.nan, -np.inf, np.inf, -100, 100]
-    y = NUMBA.sigmoid(x)
-    np.testing.assert_array_equal(y, NUMPY.sigmoid(x))  # the same exp, the same float32 steps
-    gy = random(x.shape, dtype, seed=1)
-    np.testing.assert_array_equal(NUMBA.sigmoid_backward(gy, y), NUMPY.sigmoid_backward(gy, y))
-
-
-def test_sigmoid_block_by_block_is_the_same(monkeypatch):
-    monkeypatch.setattr(tuning, "ELEMENTWISE_BLOCK", 7)  # 120 values: 17 blocks and 1 left
-    x = random((4, 30), np.float32) * 8
-    np.testing.assert_array_equal(NUMBA.sigmoid(x), NUMPY.sigmoid(x))
-
-
-# Batch norm: (N, C) after a Linear layer, (N, C, H, W) after a convolution.
-BN_SHAPES = {"2d": (6, 5), "4d": (3, 4, 5, 6), "4d-one-pixel": (7, 3, 1, 1)}
-bn_shapes = pytest.mark.parametrize("shape", BN_SHAPES.values(), ids=BN_SHAPES)
-
-
-def assert_close_to_scale(actual, expected, dtype):
-    """Equal to ``RTOL`` relative to the array's largest value: the sums are accumulated in
-    another order (float64 in Numba), so an element near zero may differ in its last bits."""
-    assert actual.dtype == expected.dtype
-    assert actual.shape == expected.shape
-    scale = np.abs(expected).max()
-    np.testing.assert_allclose(actual, expected, rtol=RTOL[dtype], atol=RTOL[dtype] * scale)
-
-
-@pytest.fixture
-def compiled_batch_norm(monkeypatch):
-    """Batch norm through the compiled kernels even on inputs this small."""
-    monkeypatch.setattr(tuning, "BATCH_NORM_MIN_COUNT", 0)
-
-
-@dtypes
-@bn_shapes
-def test_batch_norm_kernels_match_numpy(compiled_batch_norm, shape, dtype):
-    x = (3 + 2 * random(shape, dtype)).astype(dtype)  # a mean far from 0: the two-pass variance
-    gy = random(shape, dtype, seed=1)
-    weight, bias = random(shape[1], dtype, seed=2), random(shape[1], dtype, seed=3)
-    stats = NUMBA.batch_norm_stats(x)
-    for got, want in zip(stats, NUMPY.batch_norm_stats(x), strict=True):
-        assert_close_to_scale(got, want, dtype)
-    mean, var = stats
-    inv_std = (1 / np.sqrt(var + 1e-5)).astype(dtype)
-    for affine in ((), (weight, bias)):
-        for got, want in zip(NUMBA.batch_norm_apply(x, mean, inv_std, *affine),
-                             NUMPY.batch_norm_apply(x, mean, inv_std, *affine), strict=True):  # fmt: skip
-            assert_close_to_scale(got, want, dtype)
-    x_hat = NUMPY.batch_norm_apply(x, mean, inv_std)[0]
-    sums = NUMBA.batch_norm_sums(gy, x_hat)
-    for got, want in zip(sums, NUMPY.batch_norm_sums(gy, x_hat), strict=True):
-        assert_close_to_scale(got, want, dtype)
-    means = [(s / (gy.size // gy.shape[1])).astype(dtype) for s in sums]
-    scale = weight * inv_std
-    assert_close_to_scale(
-        NUMBA.batch_norm_grad(gy, x_hat, scale, *means),
-        NUMPY.batch_norm_grad(gy, x_hat, scale, *means),
-        dtype,
-    )
-
-
-def test_batch_norm_variance_is_two_pass_in_float32(compiled_batch_norm):
-    # E[x^2] - E[x]^2 would cancel to nothing here; mean((x - mean)^2) keeps the variance.
-    x = (1000 + random((64, 2, 4, 4), np.float32) * 1e-2).astype(np.float32)
-    _, var = NUMBA.batch_norm_stats(x)
-    np.testing.assert_allclose(var, x.var(axis=(0, 2, 3), dtype=np.float64), rtol=1e-3)
-
-
-def test_batch_norm_of_few_values_per_channel_runs_numpys_kernels():
-    x = random((4, 3), np.float32)  # a Linear layer's batch: 4 values per channel
-    for got, want in zip(NUMBA.batch_norm_stats(x), NUMPY.batch_norm_stats(x), strict=True):
-        np.testing.assert_array_equal(got, want)
 
 
 # The direct loops (a single input channel, stride 1): y and dW as the chapter's im2col
