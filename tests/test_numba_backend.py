@@ -4,8 +4,8 @@ norm) are tested beside its other checks, one file per operation in tests/ops/, 
 helpers of tests/kernel_checks.py. Here the rest: col2im as im2col's adjoint on the
 compiled kernels (tests/ops/test_conv2d.py holds the same identity on every backend,
 under the same name), sums bit for bit, non-contiguous inputs, SGD's axpy, the direct
-loops and the wide rows conv2d's plan chooses, the fallbacks to NumPy's kernels, warming
-up, and the kernels without the JIT.
+loops and the wide rows (which layers take them: tests/ops/test_conv2d.py), the
+fallbacks to NumPy's kernels, warming up, and the kernels without the JIT.
 
 Shapes are tiny: the time goes to compiling each kernel once per dtype (or loading it
 from Numba's cache), not to running it.
@@ -116,15 +116,6 @@ def test_direct_loops_equal_im2col(dtype, case):
     np.testing.assert_allclose(dw, want_dw, rtol=rtol, atol=rtol * np.abs(want_dw).max())
 
 
-def test_direct_loops_are_chosen_for_one_input_channel_and_stride_1():
-    one = window((2, 1, 8, 8), (5, 5), (1, 1), (2, 2))
-    assert NUMBA.conv2d_plan(one, (6, 1, 5, 5)).algorithm == "direct"
-    strided = window((2, 1, 8, 8), (3, 3), (2, 2), (1, 1))
-    assert NUMBA.conv2d_plan(strided, (6, 1, 3, 3)).algorithm == "im2col"
-    two = window((2, 2, 8, 8), (5, 5), (1, 1), (2, 2))
-    assert NUMBA.conv2d_plan(two, (6, 2, 5, 5)).algorithm == "im2col, wide rows"
-
-
 # im2col on wide rows (stride 1): the chapter's columns, each row as one run of the
 # flattened padded plane, Wp - OW extra columns a row; from the compiled loops and from
 # their NumPy fallback (float16).
@@ -162,19 +153,6 @@ def test_wide_rows_are_im2col_with_extra_columns(dtype, case):
     dx = NUMBA.col2im_wide(cols_wide.reshape(-1, win.n * win.oh * wp), win)
     assert dx.dtype == dtype
     np.testing.assert_array_equal(dx, NUMPY.col2im(cols.reshape(-1, win.n * win.oh * win.ow), win))
-
-
-def test_wide_rows_are_chosen_for_stride_1_where_rows_are_not_much_wider():
-    lenet = window((2, 6, 14, 14), (5, 5), (1, 1), (0, 0))  # rows 14 wide, outputs 10
-    assert NUMBA.conv2d_plan(lenet, (16, 6, 5, 5)).algorithm == "im2col, wide rows"
-    three = window((2, 6, 3, 3), (3, 3), (1, 1), (1, 1))  # rows 5 wide, outputs 3
-    assert NUMBA.conv2d_plan(three, (16, 6, 3, 3)).algorithm == "im2col"
-    many = NUMBA.conv2d_plan(window((2, 16, 12, 12), (5, 5), (1, 1), (2, 2)), (32, 16, 5, 5))
-    assert many.backward_algorithm.name == "im2col, wide rows"  # 32 outputs: backward only
-    assert many.algorithm == "im2col"
-    assert NUMPY.conv2d_plan(lenet, (16, 6, 5, 5)) is None  # the reference: the chapter's
-    first = window((2, 1, 28, 28), (5, 5), (1, 1), (2, 2))  # the direct loops, forward and dW
-    assert NUMBA.conv2d_plan(first, (6, 1, 5, 5)).backward_algorithm.name == "direct"
 
 
 def test_other_dtypes_fall_back_to_numpy():

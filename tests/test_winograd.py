@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 import minicnn as mc
-from minicnn.backend import Window2d, get_backend
-from minicnn.engine_room import conv as engine_conv
+from minicnn.backend import Window2d
 from minicnn.engine_room import tuning, winograd
 from minicnn.functional import conv
 from minicnn.gradcheck import gradcheck
@@ -187,46 +186,6 @@ def test_float32_stays_float32_and_close_to_the_loops(numba_backend, always_wino
                          for image in x])  # fmt: skip
     assert y.dtype == np.float32
     np.testing.assert_allclose(y.numpy(), expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
-
-
-def test_which_layers_numba_computes_by_winograd(monkeypatch):
-    """3x3 and 5x5 stride-1 layers with enough channels and output, forward and backward
-    (backward for 3x3 layers as wide or large as tuning.py asks); never on the NumPy
-    reference."""
-    pytest.importorskip("numba", reason="needs Numba (pip install -e '.[numba]')")
-
-    def plan(backend, x_shape, out_channels, kernel=3, stride=1, padding=1):
-        win = Window2d.of("test", x_shape, kernel, stride, padding)
-        weight_shape = (out_channels, x_shape[1], kernel, kernel)
-        return get_backend(backend).conv2d_plan(win, weight_shape)
-
-    def uses_winograd(*args, **kwargs):  # forward, and backward
-        layer = plan(*args, **kwargs)
-        rows = (None, None) if layer is None else (layer.forward_algorithm, layer.backward_algorithm)
-        return tuple(row.alg if isinstance(row, engine_conv.Winograd) else None for row in rows)
-
-    f3, f5 = winograd.F2x2_3x3, winograd.F2x2_5x5
-    assert uses_winograd("numba", (2, 64, 56, 56), 128) == (f3, f3)  # VGG's: large maps
-    assert uses_winograd("numba", (2, 256, 12, 12), 384) == (f3, f3)  # AlexNet's: wide
-    assert uses_winograd("numba", (2, 96, 26, 26), 256, kernel=5, padding=2) == (f5, f5)
-    assert uses_winograd("numba", (2, 64, 24, 24), 64) == (f3, f3)  # ResNet-18's
-    assert uses_winograd("numba", (2, 128, 12, 12), 192) == (f3, f3)  # GoogLeNet's
-    assert uses_winograd("numba", (2, 256, 6, 6), 256) == (f3, f3)  # a 6x6 output
-    assert plan("numba", (2, 64, 24, 24), 64).description == "Winograd F(2x2, 3x3)"
-    monkeypatch.setattr(tuning, "WINOGRAD_WIDE_CHANNELS", 128)  # backward for wider ones only
-    assert uses_winograd("numba", (2, 64, 24, 24), 64) == (f3, None)
-    assert uses_winograd("numba", (2, 128, 12, 12), 192) == (f3, f3)
-    # backward by im2col, its columns on wide rows (26 padded beside 24 outputs)
-    description = "Winograd F(2x2, 3x3), backward by im2col on wide rows"
-    assert plan("numba", (2, 64, 24, 24), 64).description == description
-    assert plan("numba", (2, 64, 24, 24), 64).backward_algorithm.name == "im2col, wide rows"
-    assert not any(uses_winograd("numpy", (2, 64, 56, 56), 128))
-    assert not any(uses_winograd("numba", (2, 64, 56, 56), 128, stride=2))
-    assert not any(uses_winograd("numba", (2, 64, 56, 56), 128, kernel=7, padding=3))
-    assert not any(uses_winograd("numba", (2, 256, 4, 4), 256))  # a 4x4 output
-    assert not any(uses_winograd("numba", (2, 1, 28, 28), 64))  # a first layer
-    assert not any(uses_winograd("numba", (2, 128, 24, 24), 32))  # DenseNet's growth layers
-    assert not any(uses_winograd("numba", (2, 512, 3, 3), 512))  # a 3x3 output
 
 
 def test_generated_kernels_are_up_to_date():

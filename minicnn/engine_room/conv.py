@@ -44,9 +44,9 @@ and nothing else. A new algorithm is one class with ``name``, ``switches``, ``ap
 and/or ``backward``, and one row in :data:`ALGORITHMS`.
 
 Every threshold is in engine_room/tuning.py. All rows compute the same sums as the
-textbook path, up to rounding; tests/test_conv_algorithms.py holds, for one layer per
-row chosen so that the table picks that row, forward and gradients equal to PyTorch's,
-and says which row each fast-path case of tests/test_fast_paths.py takes.
+textbook path, up to rounding: tests/ops/test_conv2d.py holds forward and gradients
+equal to PyTorch's for one layer per row, chosen so that the table picks that row, and
+asserts which rows each of its fast-path cases takes on each backend.
 """
 
 from __future__ import annotations

@@ -22,17 +22,27 @@ padding and stride, channels, 1x1 convolutions, im2col and col2im. In this order
    rows (y too, where there are at most 16 output channels). Forward and every gradient
    equal PyTorch's whatever the chunk size (one image per chunk, uneven chunks, the
    whole batch), whichever way each is computed, and on one thread or shared out among
-   several. The numba backend's compiled im2col, col2im and tap_sum equal the numpy
-   backend's kernels; a GPU unfolds a whole batch at once.
+   several; each case's rows of the table are asserted on every backend. The numba
+   backend's compiled im2col, col2im and tap_sum equal the numpy backend's kernels; a
+   GPU unfolds a whole batch at once;
+5. the table of algorithms (engine_room/conv.py): one layer per row, shaped so that the
+   table picks that row (Winograd's at the shipped thresholds), equal to PyTorch on
+   every backend; every row has such a layer in each pass it computes; a switch turns
+   its rows off and another row computes the same; every switch off is the reference;
+   which layers of the book's networks take Winograd, direct loops and wide rows.
 
-On every backend, unless a test names one. Elsewhere: Winograd's convolutions in
+On every backend, unless a test names one. Elsewhere: Winograd's algebra and kernels in
 tests/test_winograd.py; conv2d_simple (the layer whose backward autograd derives) and the
-reference switch in tests/test_learners_path.py; the numba backend's direct loops, wide
-rows and choice of algorithm (conv2d_plan) in tests/test_numba_backend.py; the book's
-printed examples in tests/test_book_examples.py.
+reference switch in tests/test_learners_path.py; the numba backend's direct loops and
+wide rows against NumPy in tests/test_numba_backend.py; the book's printed examples in
+tests/test_book_examples.py.
 """
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -44,8 +54,9 @@ from op_checks import WINDOWS, normal, on_backend, run_both, to_numpy, window
 
 import minicnn as mc
 from minicnn import functional as F
+from minicnn.backend import Window2d, get_backend
 from minicnn.engine_room import conv as engine_conv
-from minicnn.engine_room import cupy_, tuning
+from minicnn.engine_room import cupy_, tuning, winograd
 from minicnn.functional import conv
 from minicnn.gradcheck import gradcheck
 
@@ -299,6 +310,25 @@ CONV_CASES = {
     "im2col-small-map": ((3, 2, 3, 3), (4, 2, 3, 3), 1, 1),  # rows 5 wide, outputs 3
     "wide-rows-backward-only": ((2, 2, 5, 5), (17, 2, 3, 3), 1, 1),  # 17 outputs: y by im2col
 }
+# The rows of the table each case takes, (forward, backward), on the numba and the cupy
+# backend; the numpy backend has no engine room (the chapter's loop, "im2col").
+TAPS, BY_CONV, WIDE = "taps", "dx by conv", "im2col, wide rows"
+CONV_CASE_ROWS = {
+    "taps-and-dx-as-convolution": ((TAPS, "dx by conv on wide rows"), (TAPS, BY_CONV)),
+    "taps-and-dx-as-convolution-wide-padding": ((TAPS, "dx by conv on wide rows"), (TAPS, BY_CONV)),
+    "dx-by-col2im-equal-channels": ((WIDE, WIDE), ("im2col", "im2col")),
+    "dx-by-col2im-more-outputs": ((WIDE, WIDE), ("im2col", "im2col")),
+    "dx-by-col2im-stride-2": (("im2col", "im2col"), ("im2col", "im2col")),
+    "dx-by-col2im-padding-past-kernel": ((TAPS, WIDE), (TAPS, "im2col")),
+    "pointwise": (("im2col", BY_CONV), ("im2col", BY_CONV)),
+    "pointwise-image-per-chunk": (("im2col", BY_CONV), ("im2col", BY_CONV)),
+    "pointwise-narrowing": (("im2col", BY_CONV), ("im2col", BY_CONV)),
+    "direct-one-channel": (("direct", "direct"), ("im2col", "im2col")),
+    "direct-one-channel-no-padding": (("direct", "direct"), ("im2col", "im2col")),
+    "one-channel-stride-2-by-im2col": (("im2col", "im2col"), ("im2col", "im2col")),
+    "im2col-small-map": (("im2col", "im2col"), ("im2col", "im2col")),
+    "wide-rows-backward-only": (("im2col", WIDE), ("im2col", "im2col")),
+}
 # CHUNK_BYTES: 1 byte means one image per chunk; 2 images' columns leave an uneven remainder
 CHUNKS = {"one-image": lambda per_image: 1, "two-images": lambda per_image: 2 * per_image,
           "whole-batch": lambda per_image: 2**40}  # fmt: skip
@@ -338,6 +368,13 @@ def test_conv2d_weight_gradient_equals_torch_in_either_layout(
     _assert_conv2d_equals_torch(torch, rng, arrays, stride, padding)
 
 
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_each_fast_path_case_takes_its_rows_of_the_table(backend, case):
+    on_numba, on_cupy = CONV_CASE_ROWS[case]
+    expected = {"numba": on_numba, "cupy": on_cupy}.get(backend.name, ("im2col", "im2col"))
+    assert _rows_taken(backend, CONV_CASES[case]) == expected
+
+
 def _assert_conv2d_equals_torch(torch, rng, arrays, stride, padding):
     mine = [mc.tensor(a, requires_grad=True) for a in arrays]
     theirs = [torch.tensor(a, requires_grad=True) for a in arrays]
@@ -349,6 +386,7 @@ def _assert_conv2d_equals_torch(torch, rng, arrays, stride, padding):
     ty.backward(torch.tensor(upstream))
     for name, a, t in zip(("x", "weight", "bias"), mine, theirs, strict=True):
         assert_allclose(a.grad.numpy(), t.grad.numpy(), rtol=1e-10, atol=1e-12, err_msg=name)
+    return y.creator.algorithm  # forward's row: the layer keeps its name after backward
 
 
 @pytest.mark.parametrize("needs", [(True, False), (False, True)], ids=["x-only", "weight-only"])
@@ -404,3 +442,181 @@ def test_conv_unfolds_whole_batches_on_a_gpu_and_cache_sized_chunks_on_a_cpu():
     assert len(list(conv._chunks(cpu, conv3x3, 4, 0))) > 1
     assert len(list(conv._chunks(cpu, pointwise, 4, 0))) == 128  # one image, a view, each
     assert not getattr(gpu, "conv_winograd", False)  # the GPU runs im2col + cuBLAS
+
+
+# ==== 5. the table of algorithms ==========================================================
+W3, W5 = "Winograd F(2x2, 3x3)", "Winograd F(2x2, 5x5)"
+# id: (x shape, weight shape, stride, padding), then (forward row, backward row) on the
+# numba and the cupy backend. The numpy backend has no engine room: the chapter's loop.
+ROWS = {
+    "winograd-3x3": (((2, 64, 6, 6), (64, 64, 3, 3), 1, 1), (W3, W3), ("im2col", "im2col")),
+    "winograd-5x5": (((2, 64, 6, 6), (64, 64, 5, 5), 1, 2), (W5, W5), ("im2col", "im2col")),
+    "direct": (((3, 1, 7, 6), (4, 1, 3, 2), 1, (1, 2)), ("direct", "direct"), ("im2col", "im2col")),
+    "taps-dx-by-conv-on-wide-rows": (  # dy padded to 9 wide for 7 outputs: wide rows
+        ((3, 5, 6, 7), (2, 5, 3, 3), 1, 1), ("taps", "dx by conv on wide rows"), ("taps", "dx by conv")),
+    "taps-dx-by-conv": (  # dy padded to 5 wide for 3 outputs: too wide for wide rows
+        ((2, 6, 3, 3), (2, 6, 3, 3), 1, 1), ("taps", "dx by conv"), ("taps", "dx by conv")),
+    "im2col-wide-rows": (  # rows 7 wide for 5 outputs, 4 output channels
+        ((2, 2, 5, 5), (4, 2, 3, 3), 1, 1), ("im2col, wide rows",) * 2, ("im2col", "im2col")),
+    "im2col-backward-on-wide-rows": (  # 17 output channels: y by im2col
+        ((2, 2, 5, 5), (17, 2, 3, 3), 1, 1), ("im2col", "im2col, wide rows"), ("im2col", "im2col")),
+    "im2col": (((3, 5, 7, 7), (2, 5, 3, 3), 2, 1), ("im2col", "im2col"), ("im2col", "im2col")),
+}
+
+
+def _rows_taken(backend, layer) -> tuple[str, str]:
+    """(forward's row, backward's row) on ``backend``, "im2col" for the chapter's loop."""
+    x_shape, w_shape, stride, padding = layer
+    plan = backend.conv2d_plan(Window2d.of("test", x_shape, w_shape[2:], stride, padding), w_shape)
+    return ("im2col", "im2col") if plan is None else (plan.algorithm, plan.backward_name)
+
+
+def _expected(backend, case) -> tuple[str, str]:
+    _, on_numba, on_cupy = ROWS[case]
+    return {"numba": on_numba, "cupy": on_cupy}.get(backend.name, ("im2col", "im2col"))
+
+
+def _assert_equals_torch(torch, rng, layer):
+    """conv2d's y and its three gradients equal PyTorch's; returns the layer's algorithm."""
+    x_shape, w_shape, stride, padding = layer
+    arrays = [rng.standard_normal(s) for s in (x_shape, w_shape, w_shape[:1])]
+    return _assert_conv2d_equals_torch(torch, rng, arrays, stride, padding)
+
+
+@pytest.mark.parametrize("case", ROWS)
+def test_each_row_takes_its_layer_and_equals_torch(backend, torch, rng, case):
+    layer = ROWS[case][0]
+    assert _rows_taken(backend, layer) == _expected(backend, case)
+    assert _assert_equals_torch(torch, rng, layer) == _expected(backend, case)[0]
+
+
+def test_every_row_of_the_table_has_a_layer_in_each_pass_it_computes():
+    numba_rows = {rows for _, rows, _ in ROWS.values()}
+    forward_rows = {forward for forward, _ in numba_rows}
+    backward_rows = {backward for _, backward in numba_rows}
+    for row in engine_conv.ALGORITHMS:
+        if row.forward is not None:
+            assert row.name in forward_rows, f"no layer takes {row.name!r} forward"
+        if row.backward is not None:
+            assert row.name in backward_rows, f"no layer takes {row.name!r} backward"
+
+
+@pytest.fixture
+def numba_backend():
+    pytest.importorskip("numba", reason="needs Numba (pip install -e '.[numba]')")
+    with mc.use_backend("numba") as backend:
+        yield backend
+
+
+@pytest.mark.parametrize("case", ROWS)
+def test_a_switch_turns_its_rows_off_and_another_row_computes_the_same(numba_backend, torch, rng, case):
+    layer = ROWS[case][0]
+    taken = _plan_rows(numba_backend, layer)
+    switches = {switch for row in taken for switch in row.switches}
+    with mc.config.turned_off(*switches):
+        instead = _plan_rows(numba_backend, layer)
+        assert instead[0] is not taken[0] and instead[1] is not taken[1]
+        assert all(row is None or switches.isdisjoint(row.switches) for row in instead)
+        forward = "im2col" if instead[0] is None else instead[0].name  # None: the chapter's
+        assert _assert_equals_torch(torch, rng, layer) == forward
+    assert mc.config.conv_off == frozenset()  # restored
+
+
+def _plan_rows(backend, layer):
+    """(forward's row, backward's row) of the table, None for the chapter's loop."""
+    x_shape, w_shape, stride, padding = layer
+    plan = backend.conv2d_plan(Window2d.of("test", x_shape, w_shape[2:], stride, padding), w_shape)
+    return (None, None) if plan is None else (plan.forward_algorithm, plan.backward_algorithm)
+
+
+@pytest.mark.parametrize("case", ROWS)
+def test_every_switch_off_is_the_reference(backend, case):
+    layer = ROWS[case][0]
+    x_shape, w_shape, stride, padding = layer
+    win = Window2d.of("test", x_shape, w_shape[2:], stride, padding)
+    with mc.config.using_reference():
+        assert backend.conv2d_plan(win, w_shape) is None
+    with mc.config.turned_off(*engine_conv.SWITCHES):
+        assert backend.conv2d_plan(win, w_shape) is None
+
+
+def test_a_misspelt_switch_names_the_switches(numba_backend, monkeypatch):
+    with pytest.raises(ValueError, match="'winogrd'.*the switches are.*winograd"):
+        with mc.config.turned_off("winogrd"):
+            pass
+    monkeypatch.setattr(mc.config, "conv_off", frozenset({"winogrd"}))
+    x = mc.tensor(np.ones((1, 2, 5, 5)))
+    with pytest.raises(ValueError, match="MINICNN_CONV_OFF.*winogrd.*the switches are"):
+        F.conv2d(x, mc.tensor(np.ones((1, 2, 3, 3))))
+
+
+def test_the_environment_variable_turns_switches_off():
+    env = dict(os.environ, MINICNN_CONV_OFF="winograd, taps")
+    code = "import minicnn as mc; print(sorted(mc.config.conv_off))"
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert result.stdout.strip() == "['taps', 'winograd']", result.stderr
+
+
+# ---- which layers of the book's networks take which row ---------------------------------
+@numba_threads
+def test_direct_loops_are_chosen_for_one_input_channel_and_stride_1():
+    one = window((2, 1, 8, 8), (5, 5), (1, 1), (2, 2))
+    assert NUMBA.conv2d_plan(one, (6, 1, 5, 5)).algorithm == "direct"
+    strided = window((2, 1, 8, 8), (3, 3), (2, 2), (1, 1))
+    assert NUMBA.conv2d_plan(strided, (6, 1, 3, 3)).algorithm == "im2col"
+    two = window((2, 2, 8, 8), (5, 5), (1, 1), (2, 2))
+    assert NUMBA.conv2d_plan(two, (6, 2, 5, 5)).algorithm == "im2col, wide rows"
+
+
+@numba_threads
+def test_wide_rows_are_chosen_for_stride_1_where_rows_are_not_much_wider():
+    lenet = window((2, 6, 14, 14), (5, 5), (1, 1), (0, 0))  # rows 14 wide, outputs 10
+    assert NUMBA.conv2d_plan(lenet, (16, 6, 5, 5)).algorithm == "im2col, wide rows"
+    three = window((2, 6, 3, 3), (3, 3), (1, 1), (1, 1))  # rows 5 wide, outputs 3
+    assert NUMBA.conv2d_plan(three, (16, 6, 3, 3)).algorithm == "im2col"
+    many = NUMBA.conv2d_plan(window((2, 16, 12, 12), (5, 5), (1, 1), (2, 2)), (32, 16, 5, 5))
+    assert many.backward_algorithm.name == "im2col, wide rows"  # 32 outputs: backward only
+    assert many.algorithm == "im2col"
+    assert NUMPY.conv2d_plan(lenet, (16, 6, 5, 5)) is None  # the reference: the chapter's
+    first = window((2, 1, 28, 28), (5, 5), (1, 1), (2, 2))  # the direct loops, forward and dW
+    assert NUMBA.conv2d_plan(first, (6, 1, 5, 5)).backward_algorithm.name == "direct"
+
+
+def test_which_layers_numba_computes_by_winograd(monkeypatch):
+    """3x3 and 5x5 stride-1 layers with enough channels and output, forward and backward
+    (backward for 3x3 layers as wide or large as tuning.py asks); never on the NumPy
+    reference."""
+    pytest.importorskip("numba", reason="needs Numba (pip install -e '.[numba]')")
+
+    def plan(backend, x_shape, out_channels, kernel=3, stride=1, padding=1):
+        win = Window2d.of("test", x_shape, kernel, stride, padding)
+        weight_shape = (out_channels, x_shape[1], kernel, kernel)
+        return get_backend(backend).conv2d_plan(win, weight_shape)
+
+    def uses_winograd(*args, **kwargs):  # forward, and backward
+        layer = plan(*args, **kwargs)
+        rows = (None, None) if layer is None else (layer.forward_algorithm, layer.backward_algorithm)
+        return tuple(row.alg if isinstance(row, engine_conv.Winograd) else None for row in rows)
+
+    f3, f5 = winograd.F2x2_3x3, winograd.F2x2_5x5
+    assert uses_winograd("numba", (2, 64, 56, 56), 128) == (f3, f3)  # VGG's: large maps
+    assert uses_winograd("numba", (2, 256, 12, 12), 384) == (f3, f3)  # AlexNet's: wide
+    assert uses_winograd("numba", (2, 96, 26, 26), 256, kernel=5, padding=2) == (f5, f5)
+    assert uses_winograd("numba", (2, 64, 24, 24), 64) == (f3, f3)  # ResNet-18's
+    assert uses_winograd("numba", (2, 128, 12, 12), 192) == (f3, f3)  # GoogLeNet's
+    assert uses_winograd("numba", (2, 256, 6, 6), 256) == (f3, f3)  # a 6x6 output
+    assert plan("numba", (2, 64, 24, 24), 64).description == "Winograd F(2x2, 3x3)"
+    monkeypatch.setattr(tuning, "WINOGRAD_WIDE_CHANNELS", 128)  # backward for wider ones only
+    assert uses_winograd("numba", (2, 64, 24, 24), 64) == (f3, None)
+    assert uses_winograd("numba", (2, 128, 12, 12), 192) == (f3, f3)
+    # backward by im2col, its columns on wide rows (26 padded beside 24 outputs)
+    description = "Winograd F(2x2, 3x3), backward by im2col on wide rows"
+    assert plan("numba", (2, 64, 24, 24), 64).description == description
+    assert plan("numba", (2, 64, 24, 24), 64).backward_algorithm.name == "im2col, wide rows"
+    assert not any(uses_winograd("numpy", (2, 64, 56, 56), 128))
+    assert not any(uses_winograd("numba", (2, 64, 56, 56), 128, stride=2))
+    assert not any(uses_winograd("numba", (2, 64, 56, 56), 128, kernel=7, padding=3))
+    assert not any(uses_winograd("numba", (2, 256, 4, 4), 256))  # a 4x4 output
+    assert not any(uses_winograd("numba", (2, 1, 28, 28), 64))  # a first layer
+    assert not any(uses_winograd("numba", (2, 128, 24, 24), 32))  # DenseNet's growth layers
+    assert not any(uses_winograd("numba", (2, 512, 3, 3), 512))  # a 3x3 output
