@@ -493,10 +493,10 @@ def test_kernels_run_as_plain_python_without_jit():
         import numpy as np
         import numba
         from minicnn.backend import Window2d, get_backend
-        from minicnn.engine_room import conv, numba_, tuning
+        from minicnn.engine_room import conv, numba_kernels, tuning
 
         assert numba.config.DISABLE_JIT
-        assert not hasattr(numba_._col2im, "py_func")  # a plain function, not a dispatcher
+        assert not hasattr(numba_kernels._col2im, "py_func")  # a plain function, not a dispatcher
         tuning.STRIDED_MIN_THREADS = 1  # the loops themselves, even on one thread
         tuning.BATCH_NORM_MIN_COUNT = 0  # and on inputs this small
         numpy_, numba_backend = get_backend("numpy"), get_backend("numba")

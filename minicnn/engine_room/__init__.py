@@ -17,10 +17,10 @@ then calls about twenty of the fast backend's own):
   single input channel, dx as a convolution of dy, Winograd F(2x2, 3x3) and F(2x2, 5x5);
 - ``winograd.py``: Winograd's algebra, the transform matrices and their adjoints;
   ``winograd_codegen.py`` writes ``_winograd_kernels.py``, the Numba kernels, unrolled;
-- ``numba_.py``: the numba backend, NumPy arrays with the hot loops compiled by Numba;
-  ``team.py``, its own threads (one team, no spinning pools); ``allocator.py``, its buffer
-  pool (a step reuses the last one's memory); ``adopt.py``, when a leaf may keep a
-  gradient without a copy;
+- ``numba_.py``: the numba backend, NumPy arrays with the hot loops compiled by Numba
+  (``numba_kernels.py``: the loops themselves); ``team.py``, its own threads (one team,
+  no spinning pools); ``allocator.py``, its buffer pool (a step reuses the last one's
+  memory); ``adopt.py``, when a leaf may keep a gradient without a copy;
 - ``cupy_.py``, ``cupy_kernels.py``: the cupy backend, the reference's kernels on a GPU
   with the window loops and batch norm's passes as CUDA kernels, conv2d's algorithm from
   ``conv.py``, and leaf gradients kept uncopied (``adopt.py``).
