@@ -420,7 +420,7 @@ def test_other_dtypes_fall_back_to_numpy():
     np.testing.assert_array_equal(NUMBA.window_sum(x, win), NUMPY.window_sum(x, win))
 
 
-# Every @_compiled method, on inputs its loops do not take: NumPy's kernel runs instead and
+# Every @fast_kernel method, on inputs its loops do not take: NumPy's kernel runs instead and
 # gives NumPy's answer, in the input's dtype (float16: not compiled; a strided view: not
 # contiguous, for the elementwise loops).
 WIN = window((2, 3, 6, 6), (3, 3), (1, 1), (1, 1))

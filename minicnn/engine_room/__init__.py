@@ -23,7 +23,9 @@ then calls about twenty of the fast backend's own):
   memory); ``adopt.py``, when a leaf may keep a gradient without a copy;
 - ``cupy_.py``, ``cupy_kernels.py``: the cupy backend, the reference's kernels on a GPU
   with the window loops and batch norm's passes as CUDA kernels, conv2d's algorithm from
-  ``conv.py``, and leaf gradients kept uncopied (``adopt.py``).
+  ``conv.py``, and leaf gradients kept uncopied (``adopt.py``);
+- ``fallback.py``: the decorator with which each fast method of both backends says when
+  NumPy's kernel runs instead.
 
 ``mc.config.reference = True`` (or ``MINICNN_REFERENCE=1``) turns the algorithm choices
 off on every backend: each layer then computes the chapter's way, and the tests hold

@@ -8,8 +8,8 @@ pooling forward and backward), batch norm's per-channel sums and elementwise pas
 ReLU, sigmoid, SGD's update and Winograd's transforms (engine_room/_winograd_kernels.py).
 Each loop is the NumPy kernel's docstring written out one element at a time, under the
 rules in numba_kernels.py's docstring. (The matrix products stay NumPy's: BLAS.) Each
-compiled method says, in its ``@_compiled(...)`` line, when NumPy's kernel runs instead.
-conv2d's algorithm per layer comes from engine_room/conv.py
+compiled method says, in its ``@fast_kernel(when=...)`` line, when NumPy's kernel runs
+instead. conv2d's algorithm per layer comes from engine_room/conv.py
 (:meth:`NumbaBackend.conv2d_plan`).
 
 A method here does what the loops do not, by three rules:
@@ -22,7 +22,8 @@ A method here does what the loops do not, by three rules:
   (engine_room/allocator.py).
 - Where NumPy is faster the backend keeps NumPy's kernel: the strided copies of im2col
   (as one copy), of window_sum on a single thread, and anything not float32 or float64
-  (the ``@_compiled`` decorator below: one mechanism for every such fallback).
+  (the ``@fast_kernel`` decorator of engine_room/fallback.py: one mechanism for every
+  such fallback, the cupy backend's too).
 
 ``cache=True`` stores the loops' machine code on disk, so only the first process on a
 machine pays for compiling (:meth:`NumbaBackend.warm_up` measures it).
@@ -30,7 +31,6 @@ machine pays for compiling (:meth:`NumbaBackend.warm_up` measures it).
 
 from __future__ import annotations
 
-import functools
 import time
 
 import numpy
@@ -42,6 +42,7 @@ from . import _winograd_kernels, conv, tuning, winograd
 from . import team as _team
 from .adopt import Adoptions
 from .allocator import BufferPool
+from .fallback import fast_kernel
 from .numba_kernels import (
     _axpy,
     _batch_norm_apply,
@@ -86,24 +87,15 @@ def _contiguous(*arrays) -> bool:
     return all(array.flags.c_contiguous for array in arrays)
 
 
-def _compiled(when=None, otherwise=None):
-    """Decorate a backend method: it runs its compiled loops when ``when(self, *args)``
-    holds (by default: the first array is float32 or float64), and otherwise
-    ``otherwise`` (by default the NumPy backend's method of the same name)."""
-    when = when or (lambda self, array, *rest, **kwargs: _compiled_for(array))
+def _unfolds(self, x, win: Window2d, out=None, value=0.0) -> bool:
+    """im2col's condition: a window that needs unfolding. A 1x1 window over one image
+    needs none: NumPy's im2col returns the image itself as its columns, a view."""
+    return not (_is_pointwise(win) and win.n == 1)
 
-    def decorate(method):
-        fallback = otherwise or getattr(NumpyBackend, method.__name__)
 
-        @functools.wraps(method)
-        def dispatch(self, *args, **kwargs):
-            if when(self, *args, **kwargs):
-                return method(self, *args, **kwargs)
-            return fallback(self, *args, **kwargs)
-
-        return dispatch
-
-    return decorate
+def _float32_or_64(self, array, *rest, **kwargs) -> bool:
+    """Most loops' condition: the first array is float32 or float64."""
+    return _compiled_for(array)
 
 
 def _contiguous_floats(self, *arrays, **kwargs) -> bool:
@@ -139,7 +131,7 @@ def _reference_transform(name):
 
 
 # ---- NumPy twins: the fallbacks of the methods NumpyBackend has no kernel for -------
-def _correlate_direct_numpy(x_pad, weight, bias, y):
+def _correlate_direct_numpy(backend, x_pad, weight, bias, y):
     """The direct loops' sums in NumPy, one tap at a time (dtypes without compiled loops)."""
     OH, OW = y.shape[2], y.shape[3]
     y[...] = 0 if bias is None else bias.reshape(-1, 1, 1)
@@ -149,7 +141,7 @@ def _correlate_direct_numpy(x_pad, weight, bias, y):
     return y
 
 
-def _grad_weight_direct_numpy(x_pad, gy, weight_shape):
+def _grad_weight_direct_numpy(backend, x_pad, gy, weight_shape):
     """dW of :func:`_correlate_direct_numpy`, one tap at a time."""
     OH, OW = gy.shape[2], gy.shape[3]
     grad_w = numpy.zeros(weight_shape, dtype=gy.dtype)
@@ -166,7 +158,7 @@ def _widen_numpy(backend, gy, win: Window2d):
     return wide.reshape(gy.shape[1], -1)
 
 
-def _narrow_numpy(wide, bias, out):
+def _narrow_numpy(backend, wide, bias, out):
     """:meth:`NumbaBackend.narrow` in NumPy: the wide rows' first OW columns, plus bias."""
     n, oc, oh, ow = out.shape
     out[...] = wide.reshape(oc, n, oh, -1)[..., :ow].transpose(1, 0, 2, 3)
@@ -253,9 +245,10 @@ class NumbaBackend(NumpyBackend):
         return out
 
     # ---- convolution: called on one chunk of a batch, on one of the team's threads ----
+    @fast_kernel(when=_unfolds)
     def im2col(self, x, win: Window2d, out=None, value=0.0):
         """NumPy's im2col in one strided copy instead of one per kernel offset; at stride
-        1, a compiled loop (``_im2col_stride_1``).
+        1, for float32 and float64, a compiled loop (``_im2col_stride_1``).
 
         ``sliding_window_view`` sees every kh x kw window of the padded input at once, as
         a view (N, C, OH, OW, kh, kw); one copy lays it out as the columns (C, kh, kw, N,
@@ -264,8 +257,6 @@ class NumbaBackend(NumpyBackend):
         threads unfold their shares of a batch at once. With a stride, a compiled loop
         ran 1.1-1.2x slower than the copy; at stride 1 it runs 0.46-0.66x its time.
         """
-        if _is_pointwise(win) and win.n == 1:
-            return super().im2col(x, win, out, value)
         shape = (win.c, win.kh, win.kw, win.n, win.oh, win.ow)
         cols = self.empty(shape, dtype=x.dtype) if out is None else out.reshape(shape)
         if (win.sh, win.sw) == (1, 1) and _compiled_for(x):
@@ -276,7 +267,7 @@ class NumbaBackend(NumpyBackend):
         cols[...] = windows.transpose(1, 4, 5, 0, 2, 3)
         return cols.reshape(win.c * win.kh * win.kw, win.n * win.oh * win.ow)
 
-    @_compiled()
+    @fast_kernel(when=_float32_or_64)
     def col2im(self, cols, win: Window2d, out=None):
         cols = numpy.ascontiguousarray(cols).reshape(win.c, win.kh, win.kw, win.n, win.oh, win.ow)
         dx = self.empty(win.input_shape, dtype=cols.dtype) if out is None else out
@@ -305,7 +296,7 @@ class NumbaBackend(NumpyBackend):
         cols[..., length:] = 0
         return cols.reshape(c * win.kh * win.kw, n * win.oh * wp)
 
-    @_compiled(otherwise=lambda self, gy, win: _widen_numpy(self, gy, win))
+    @fast_kernel(when=_float32_or_64, otherwise=_widen_numpy)
     def widen(self, gy, win: Window2d):
         """dy (n, OC, OH, OW) on the wide rows, (OC, n*OH*Wp): zeros in the extra columns."""
         n, oc = gy.shape[:2]
@@ -313,7 +304,7 @@ class NumbaBackend(NumpyBackend):
         _widen(numpy.ascontiguousarray(gy), wide)
         return wide.reshape(oc, -1)
 
-    @_compiled(otherwise=lambda self, wide, bias, out: _narrow_numpy(wide, bias, out))
+    @fast_kernel(when=_float32_or_64, otherwise=_narrow_numpy)
     def narrow(self, wide, bias, out):
         """The wide rows' product (OC, n*OH*Wp) + bias as the output ``out`` (n, OC, OH, OW)."""
         n, oc, oh, _ = out.shape
@@ -321,10 +312,10 @@ class NumbaBackend(NumpyBackend):
         if out.flags.c_contiguous:
             _narrow(wide.reshape(oc, n, oh, -1), bias, out)
         else:
-            out[...] = _narrow_numpy(wide, bias, self.empty(out.shape, out.dtype))
+            out[...] = _narrow_numpy(self, wide, bias, self.empty(out.shape, out.dtype))
         return out
 
-    @_compiled(otherwise=lambda self, cols, win, out=None: _col2im_wide_numpy(self, cols, win, out))
+    @fast_kernel(when=_float32_or_64, otherwise=_col2im_wide_numpy)
     def col2im_wide(self, cols, win: Window2d, out=None):
         """dx of :meth:`im2col_wide`'s columns, (C*kh*kw, n*OH*Wp), into ``out`` (n, C, H, W)."""
         _, _, hp, wp = win.padded_shape
@@ -337,7 +328,7 @@ class NumbaBackend(NumpyBackend):
             dx[...] = dx_pad[:, :, win.ph : win.ph + win.h, win.pw : win.pw + win.w]
         return dx
 
-    @_compiled(otherwise=lambda self, z, win, out=None: conv.tap_sum(self, z, win, out))
+    @fast_kernel(when=_float32_or_64, otherwise=conv.tap_sum)
     def tap_sum(self, z, win: Window2d, out=None):
         z = numpy.ascontiguousarray(z).reshape(win.kh, win.kw, -1, win.n, win.h, win.w)
         y = self.empty((win.n, z.shape[2], win.oh, win.ow), dtype=z.dtype) if out is None else out
@@ -349,7 +340,7 @@ class NumbaBackend(NumpyBackend):
 
     # Winograd's transforms: the kernels in _winograd_kernels.py, generated for each
     # algorithm with its matrices' sums unrolled (engine_room/winograd_codegen.py).
-    @_compiled(_generated_winograd, _reference_transform("transform_input"))
+    @fast_kernel(when=_generated_winograd, otherwise=_reference_transform("transform_input"))
     def winograd_input(self, x, win: Window2d, alg: winograd.Algorithm):
         th, tw = alg.tiles(win)
         v = self.empty((alg.n**2, win.c, win.n * th * tw), dtype=x.dtype)
@@ -357,7 +348,7 @@ class NumbaBackend(NumpyBackend):
         kernel(numpy.ascontiguousarray(x), v, alg.BT.astype(x.dtype), win.ph, win.pw, th, tw)
         return v
 
-    @_compiled(_generated_winograd, _reference_transform("transform_output"))
+    @fast_kernel(when=_generated_winograd, otherwise=_reference_transform("transform_output"))
     def winograd_output(self, m_tiles, win: Window2d, alg: winograd.Algorithm, out=None):
         shape = (win.n, m_tiles.shape[1], win.oh, win.ow)
         y = self.empty(shape, dtype=m_tiles.dtype) if out is None else out
@@ -365,7 +356,7 @@ class NumbaBackend(NumpyBackend):
         kernel(numpy.ascontiguousarray(m_tiles), y, alg.AT.astype(y.dtype), *alg.tiles(win))
         return y
 
-    @_compiled(_generated_winograd, _reference_transform("transform_output_grad"))
+    @fast_kernel(when=_generated_winograd, otherwise=_reference_transform("transform_output_grad"))
     def winograd_output_grad(self, gy, win: Window2d, alg: winograd.Algorithm):
         th, tw = alg.tiles(win)
         dm = self.empty((alg.n**2, gy.shape[1], win.n * th * tw), dtype=gy.dtype)
@@ -374,7 +365,7 @@ class NumbaBackend(NumpyBackend):
         kernel(numpy.ascontiguousarray(gy), dm, a_mat, th, tw)
         return dm
 
-    @_compiled(_generated_winograd, _reference_transform("transform_input_grad"))
+    @fast_kernel(when=_generated_winograd, otherwise=_reference_transform("transform_input_grad"))
     def winograd_input_grad(self, dv, win: Window2d, alg: winograd.Algorithm):
         dx = self.empty(win.input_shape, dtype=dv.dtype)
         kernel = _winograd_kernels.KERNELS[alg.m, alg.r][3]
@@ -387,7 +378,7 @@ class NumbaBackend(NumpyBackend):
         """``run(part)`` for the team's parts of ``range(count)``, each part a slice."""
         self.team.map(lambda bounds: run(slice(*bounds)), self.team.parts(count, work))
 
-    @_compiled()
+    @fast_kernel(when=_float32_or_64)
     def max_pool2d(self, x, win: Window2d):
         y = self.empty(win.output_shape, dtype=x.dtype)
         argmax = self.empty(win.output_shape, dtype=numpy.min_scalar_type(win.kh * win.kw))
@@ -401,7 +392,7 @@ class NumbaBackend(NumpyBackend):
         self._share(len(y3), y.size, pool)
         return y, argmax
 
-    @_compiled()
+    @fast_kernel(when=_float32_or_64)
     def max_pool2d_backward(self, dy, argmax, win: Window2d):
         dx = self.empty(win.input_shape, dtype=dy.dtype)
         dy3, arg3, dx3 = _planes(numpy.ascontiguousarray(dy)), _planes(argmax), _planes(dx)
@@ -413,16 +404,14 @@ class NumbaBackend(NumpyBackend):
     # chooses them), called on one share of a batch, its input already padded.
     conv_direct = True
 
-    @_compiled(otherwise=lambda self, x_pad, weight, bias, y: _correlate_direct_numpy(
-        x_pad, weight, bias, y))
+    @fast_kernel(when=_float32_or_64, otherwise=_correlate_direct_numpy)
     def correlate_direct(self, x_pad, weight, bias, y):
         """y = conv2d(x_pad, weight) + bias, stride 1, into ``y`` (one share of a batch)."""
         bias = numpy.zeros(weight.shape[0], y.dtype) if bias is None else bias
         _correlate_direct(numpy.ascontiguousarray(x_pad), weight, bias, y)
         return y
 
-    @_compiled(otherwise=lambda self, x_pad, gy, weight_shape: _grad_weight_direct_numpy(
-        x_pad, gy, weight_shape))
+    @fast_kernel(when=_float32_or_64, otherwise=_grad_weight_direct_numpy)
     def grad_weight_direct(self, x_pad, gy, weight_shape):
         """dW of :meth:`correlate_direct` over one share of a batch."""
         grad_w = numpy.zeros(weight_shape, dtype=gy.dtype)
@@ -430,7 +419,7 @@ class NumbaBackend(NumpyBackend):
                             gy.dtype.type(0))
         return grad_w
 
-    @_compiled(lambda self, x, win: _compiled_for(x) and (
+    @fast_kernel(when=lambda self, x, win: _compiled_for(x) and (
         _is_2x2_halving(win) or self.team.size >= tuning.STRIDED_MIN_THREADS))
     def window_sum(self, x, win: Window2d):
         x3 = _planes(numpy.ascontiguousarray(x))
@@ -442,7 +431,7 @@ class NumbaBackend(NumpyBackend):
         self._share(len(y3), y.size, lambda p: _window_sum(x3[p], y3[p], *_geometry(win)))
         return y
 
-    @_compiled()
+    @fast_kernel(when=_float32_or_64)
     def window_sum_backward(self, dy, win: Window2d):
         dy3 = _planes(numpy.ascontiguousarray(dy))
         halving = _is_2x2_halving(win)
@@ -457,26 +446,26 @@ class NumbaBackend(NumpyBackend):
                         lambda p: _window_sum_backward(dy3[p], dx3[p], *_geometry(win)))  # fmt: skip
         return dx
 
-    @_compiled(lambda self, a, x, y: _contiguous_floats(self, y, x) and x.dtype == y.dtype)
+    @fast_kernel(when=lambda self, a, x, y: _contiguous_floats(self, y, x) and x.dtype == y.dtype)
     def axpy(self, a, x, y) -> None:
         a, x1, y1 = y.dtype.type(a), x.reshape(-1), y.reshape(-1)
         self._share(y.size, y.size, lambda k: _axpy(a, x1[k], y1[k]))
 
-    @_compiled(_contiguous_floats)
+    @fast_kernel(when=_contiguous_floats)
     def relu(self, x):
         y = self.empty(x.shape, x.dtype)
         x1, y1 = x.reshape(-1), y.reshape(-1)
         self._share(x.size, x.size, lambda k: _relu(x1[k], y1[k]))
         return y
 
-    @_compiled(_contiguous_floats)
+    @fast_kernel(when=_contiguous_floats)
     def relu_backward(self, gy, y):
         dx = self.empty(gy.shape, gy.dtype)
         gy1, y1, dx1 = gy.reshape(-1), y.reshape(-1), dx.reshape(-1)
         self._share(gy.size, gy.size, lambda k: _relu_backward(gy1[k], y1[k], dx1[k]))
         return dx
 
-    @_compiled(_contiguous_floats)
+    @fast_kernel(when=_contiguous_floats)
     def sigmoid(self, x):
         y, one, block = self.empty(x.shape, x.dtype), x.dtype.type(1), tuning.ELEMENTWISE_BLOCK
         x1, y1 = x.reshape(-1), y.reshape(-1)
@@ -492,14 +481,14 @@ class NumbaBackend(NumpyBackend):
         self._share(x.size, x.size, part)
         return y
 
-    @_compiled(_contiguous_floats)
+    @fast_kernel(when=_contiguous_floats)
     def sigmoid_backward(self, gy, y):
         dx, one = self.empty(gy.shape, gy.dtype), gy.dtype.type(1)
         gy1, y1, dx1 = gy.reshape(-1), y.reshape(-1), dx.reshape(-1)
         self._share(gy.size, gy.size, lambda k: _sigmoid_backward(gy1[k], y1[k], one, dx1[k]))
         return dx
 
-    @_compiled(_batch_norm_sized)
+    @fast_kernel(when=_batch_norm_sized)
     def batch_norm_stats(self, x):
         mean = self.empty(x.shape[1], dtype=x.dtype)
         var = self.empty(x.shape[1], dtype=x.dtype)
@@ -507,7 +496,7 @@ class NumbaBackend(NumpyBackend):
         self._share(x.shape[1], x.size, lambda c: _batch_norm_stats(x3, c.start, c.stop, mean, var))
         return mean, var
 
-    @_compiled(_batch_norm_on_maps)
+    @fast_kernel(when=_batch_norm_on_maps)
     def batch_norm_apply(self, x, mean, inv_std, weight=None, bias=None):
         x_hat = self.empty(x.shape, dtype=x.dtype)
         if weight is None:  # y = x_hat: weight 1, bias 0, written to x_hat twice
@@ -519,7 +508,7 @@ class NumbaBackend(NumpyBackend):
             x3[n], mean, inv_std, weight, bias, x_hat3[n], y3[n]))  # fmt: skip
         return x_hat, y
 
-    @_compiled(_batch_norm_sized)
+    @fast_kernel(when=_batch_norm_sized)
     def batch_norm_sums(self, gy, x_hat):
         sum_gy = self.empty(gy.shape[1], dtype=gy.dtype)
         sum_gy_x_hat = self.empty(gy.shape[1], dtype=gy.dtype)
@@ -528,7 +517,7 @@ class NumbaBackend(NumpyBackend):
             gy3, x_hat3, c.start, c.stop, sum_gy, sum_gy_x_hat))  # fmt: skip
         return sum_gy, sum_gy_x_hat
 
-    @_compiled(_batch_norm_on_maps)
+    @fast_kernel(when=_batch_norm_on_maps)
     def batch_norm_grad(self, gy, x_hat, scale, mean_gy, mean_gy_x_hat):
         dx = self.empty(gy.shape, dtype=gy.dtype)
         gy3, x_hat3, dx3 = _as_3d(gy), _as_3d(x_hat), _as_3d(dx)
