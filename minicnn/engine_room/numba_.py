@@ -344,7 +344,7 @@ class NumbaBackend(NumpyBackend):
     def winograd_input(self, x, win: Window2d, alg: winograd.Algorithm):
         th, tw = alg.tiles(win)
         v = self.empty((alg.n**2, win.c, win.n * th * tw), dtype=x.dtype)
-        kernel = _winograd_kernels.KERNELS[alg.m, alg.r][0]
+        kernel = _winograd_kernels.KERNELS[alg.m, alg.r].input
         kernel(numpy.ascontiguousarray(x), v, alg.BT.astype(x.dtype), win.ph, win.pw, th, tw)
         return v
 
@@ -352,7 +352,7 @@ class NumbaBackend(NumpyBackend):
     def winograd_output(self, m_tiles, win: Window2d, alg: winograd.Algorithm, out=None):
         shape = (win.n, m_tiles.shape[1], win.oh, win.ow)
         y = self.empty(shape, dtype=m_tiles.dtype) if out is None else out
-        kernel = _winograd_kernels.KERNELS[alg.m, alg.r][1]
+        kernel = _winograd_kernels.KERNELS[alg.m, alg.r].output
         kernel(numpy.ascontiguousarray(m_tiles), y, alg.AT.astype(y.dtype), *alg.tiles(win))
         return y
 
@@ -360,7 +360,7 @@ class NumbaBackend(NumpyBackend):
     def winograd_output_grad(self, gy, win: Window2d, alg: winograd.Algorithm):
         th, tw = alg.tiles(win)
         dm = self.empty((alg.n**2, gy.shape[1], win.n * th * tw), dtype=gy.dtype)
-        kernel = _winograd_kernels.KERNELS[alg.m, alg.r][2]
+        kernel = _winograd_kernels.KERNELS[alg.m, alg.r].output_grad
         a_mat = numpy.ascontiguousarray(alg.AT.T, dtype=gy.dtype)
         kernel(numpy.ascontiguousarray(gy), dm, a_mat, th, tw)
         return dm
@@ -368,7 +368,7 @@ class NumbaBackend(NumpyBackend):
     @fast_kernel(when=_generated_winograd, otherwise=_reference_transform("transform_input_grad"))
     def winograd_input_grad(self, dv, win: Window2d, alg: winograd.Algorithm):
         dx = self.empty(win.input_shape, dtype=dv.dtype)
-        kernel = _winograd_kernels.KERNELS[alg.m, alg.r][3]
+        kernel = _winograd_kernels.KERNELS[alg.m, alg.r].input_grad
         b_mat = numpy.ascontiguousarray(alg.BT.T, dtype=dv.dtype)
         kernel(numpy.ascontiguousarray(dv), dx, b_mat, win.ph, win.pw, *alg.tiles(win))
         return dx
