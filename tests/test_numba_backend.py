@@ -68,7 +68,7 @@ pool_cases = pytest.mark.parametrize("case", POOL_CASES.values(), ids=POOL_CASES
 
 @pytest.fixture(autouse=True, params=[1, 3], ids=["1-thread", "3-threads"])
 def team(request, monkeypatch):
-    """Every test twice: the loops on one thread, and shared out among a team of 3 even
+    """Every test twice: the loops on one thread, and cut into parts for a team of 3 even
     at these tiny sizes (uneven parts, a part of one plane), so that the parts are
     seen to cover the output exactly. Also the compiled window_sum on one thread
     (NumPy's strided adds are used then)."""

@@ -59,7 +59,7 @@ class NumpyBackend:
 
     def matmul(self, a, b):
         """``a @ b`` of two matrices, or two stacks of as many matrices, into a new array
-        from :meth:`empty` (the numba backend shares the columns out among its threads)."""
+        from :meth:`empty` (the numba backend cuts the columns into parts, one per thread)."""
         out = self.empty(a.shape[:-1] + b.shape[-1:], self.xp.result_type(a, b))
         return self.xp.matmul(a, b, out=out)
 

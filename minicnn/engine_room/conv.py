@@ -525,7 +525,7 @@ def _shares(backend, win: Window2d, rows: int):
     products of ``rows`` rows with the columns of ``win``: their multiply-adds measure the
     work (the layer's OC * C*kh*kw * N*OH*OW, whichever the window's channels are)."""
     multiply_adds = rows * win.c * win.kh * win.kw * win.n * win.oh * win.ow
-    for start, stop in backend.conv_shares(win.n, multiply_adds):
+    for start, stop in backend.batch_parts(win.n, multiply_adds):
         yield slice(start, stop), replace(win, n=stop - start)
 
 

@@ -114,8 +114,8 @@ class CupyBackend(NumpyBackend):
     def conv2d_plan(self, win: Window2d, weight_shape):
         return conv.plan(self, win, weight_shape)
 
-    def conv_shares(self, count: int, multiply_adds: int) -> list[tuple[int, int]]:
-        return [(0, count)]  # one stream: the whole batch
+    def batch_parts(self, count: int, multiply_adds: int) -> list[tuple[int, int]]:
+        return [(0, count)]  # one part, the whole batch: one stream
 
     def map(self, fn, items) -> list:
         return [fn(item) for item in items]

@@ -226,14 +226,14 @@ class NumbaBackend(NumpyBackend):
         """The engine room's algorithm for this layer (engine_room/conv.py)."""
         return conv.plan(self, win, weight_shape)
 
-    def conv_shares(self, count: int, multiply_adds: int) -> list[tuple[int, int]]:
+    def batch_parts(self, count: int, multiply_adds: int) -> list[tuple[int, int]]:
         """A convolution's batch of ``count`` images, whose products take
-        ``multiply_adds``, cut into one (start, stop) per thread of the team."""
+        ``multiply_adds``, cut into parts: one (start, stop) per thread of the team."""
         return self.team.parts(count, multiply_adds, tuning.PARALLEL_MIN_MULTIPLY_ADDS)
 
     def matmul(self, a, b):
-        """``a @ b`` (matrices, or stacks of them), its columns shared out among the team
-        (each product on one BLAS thread)."""
+        """``a @ b`` (matrices, or stacks of them), its columns cut into parts, one per
+        thread of the team (each part's product on one BLAS thread)."""
         out = self.empty(a.shape[:-1] + b.shape[-1:], numpy.result_type(a, b))
 
         def columns(part):
@@ -254,7 +254,7 @@ class NumbaBackend(NumpyBackend):
         a view (N, C, OH, OW, kh, kw); one copy lays it out as the columns (C, kh, kw, N,
         OH, OW). It is as fast as the loop over offsets (and faster with many offsets),
         and one call lets go of the GIL once, not kh*kw times, so that the team's
-        threads unfold their shares of a batch at once. With a stride, a compiled loop
+        threads unfold their parts of a batch at once. With a stride, a compiled loop
         ran 1.1-1.2x slower than the copy; at stride 1 it runs 0.46-0.66x its time.
         """
         shape = (win.c, win.kh, win.kw, win.n, win.oh, win.ow)
@@ -373,8 +373,8 @@ class NumbaBackend(NumpyBackend):
         kernel(numpy.ascontiguousarray(dv), dx, b_mat, win.ph, win.pw, *alg.tiles(win))
         return dx
 
-    # ---- whole layers: the team shares out planes, channels, images or elements -------
-    def _share(self, count: int, work: int, run) -> None:
+    # ---- whole layers, in parts: ranges of planes, channels, images or elements -------
+    def _run_in_parts(self, count: int, work: int, run) -> None:
         """``run(part)`` for the team's parts of ``range(count)``, each part a slice."""
         self.team.map(lambda bounds: run(slice(*bounds)), self.team.parts(count, work))
 
@@ -389,31 +389,31 @@ class NumbaBackend(NumpyBackend):
         else:
             def pool(p):
                 _max_pool2d_planes(x3[p], y3[p], arg3[p], *_geometry(win), tuning.MAX_POOL_BLOCK)
-        self._share(len(y3), y.size, pool)
+        self._run_in_parts(len(y3), y.size, pool)
         return y, argmax
 
     @fast_kernel(when=_float32_or_64)
     def max_pool2d_backward(self, dy, argmax, win: Window2d):
         dx = self.empty(win.input_shape, dtype=dy.dtype)
         dy3, arg3, dx3 = _planes(numpy.ascontiguousarray(dy)), _planes(argmax), _planes(dx)
-        self._share(len(dx3), dx.size,
-                    lambda p: _max_pool2d_backward(dy3[p], arg3[p], dx3[p], *_geometry(win)))  # fmt: skip
+        self._run_in_parts(len(dx3), dx.size,
+                           lambda p: _max_pool2d_backward(dy3[p], arg3[p], dx3[p], *_geometry(win)))  # fmt: skip
         return dx
 
     # A single input channel, stride 1: numba_kernels.py's direct loops (engine_room/conv.py
-    # chooses them), called on one share of a batch, its input already padded.
+    # chooses them), called on one part of a batch, its input already padded.
     conv_direct = True
 
     @fast_kernel(when=_float32_or_64, otherwise=_correlate_direct_numpy)
     def correlate_direct(self, x_pad, weight, bias, y):
-        """y = conv2d(x_pad, weight) + bias, stride 1, into ``y`` (one share of a batch)."""
+        """y = conv2d(x_pad, weight) + bias, stride 1, into ``y`` (one part of a batch)."""
         bias = numpy.zeros(weight.shape[0], y.dtype) if bias is None else bias
         _correlate_direct(numpy.ascontiguousarray(x_pad), weight, bias, y)
         return y
 
     @fast_kernel(when=_float32_or_64, otherwise=_grad_weight_direct_numpy)
     def grad_weight_direct(self, x_pad, gy, weight_shape):
-        """dW of :meth:`correlate_direct` over one share of a batch."""
+        """dW of :meth:`correlate_direct` over one part of a batch."""
         grad_w = numpy.zeros(weight_shape, dtype=gy.dtype)
         _grad_weight_direct(numpy.ascontiguousarray(x_pad), numpy.ascontiguousarray(gy), grad_w,
                             gy.dtype.type(0))
@@ -425,10 +425,10 @@ class NumbaBackend(NumpyBackend):
         x3 = _planes(numpy.ascontiguousarray(x))
         if _is_2x2_halving(win):
             y3 = _planes(y := self.empty(win.output_shape, dtype=x.dtype))
-            self._share(len(y3), y.size, lambda p: _window_sum_2x2(x3[p], y3[p]))
+            self._run_in_parts(len(y3), y.size, lambda p: _window_sum_2x2(x3[p], y3[p]))
             return y
         y3 = _planes(y := self.zeros(win.output_shape, dtype=x.dtype))
-        self._share(len(y3), y.size, lambda p: _window_sum(x3[p], y3[p], *_geometry(win)))
+        self._run_in_parts(len(y3), y.size, lambda p: _window_sum(x3[p], y3[p], *_geometry(win)))
         return y
 
     @fast_kernel(when=_float32_or_64)
@@ -440,29 +440,29 @@ class NumbaBackend(NumpyBackend):
             win.input_shape, dy.dtype)  # fmt: skip
         dx3 = _planes(dx)
         if halving:
-            self._share(len(dx3), dx.size, lambda p: _window_sum_2x2_backward(dy3[p], dx3[p]))
+            self._run_in_parts(len(dx3), dx.size, lambda p: _window_sum_2x2_backward(dy3[p], dx3[p]))
         else:
-            self._share(len(dx3), dx.size,
-                        lambda p: _window_sum_backward(dy3[p], dx3[p], *_geometry(win)))  # fmt: skip
+            self._run_in_parts(len(dx3), dx.size,
+                               lambda p: _window_sum_backward(dy3[p], dx3[p], *_geometry(win)))  # fmt: skip
         return dx
 
     @fast_kernel(when=lambda self, a, x, y: _contiguous_floats(self, y, x) and x.dtype == y.dtype)
     def axpy(self, a, x, y) -> None:
         a, x1, y1 = y.dtype.type(a), x.reshape(-1), y.reshape(-1)
-        self._share(y.size, y.size, lambda k: _axpy(a, x1[k], y1[k]))
+        self._run_in_parts(y.size, y.size, lambda k: _axpy(a, x1[k], y1[k]))
 
     @fast_kernel(when=_contiguous_floats)
     def relu(self, x):
         y = self.empty(x.shape, x.dtype)
         x1, y1 = x.reshape(-1), y.reshape(-1)
-        self._share(x.size, x.size, lambda k: _relu(x1[k], y1[k]))
+        self._run_in_parts(x.size, x.size, lambda k: _relu(x1[k], y1[k]))
         return y
 
     @fast_kernel(when=_contiguous_floats)
     def relu_backward(self, gy, y):
         dx = self.empty(gy.shape, gy.dtype)
         gy1, y1, dx1 = gy.reshape(-1), y.reshape(-1), dx.reshape(-1)
-        self._share(gy.size, gy.size, lambda k: _relu_backward(gy1[k], y1[k], dx1[k]))
+        self._run_in_parts(gy.size, gy.size, lambda k: _relu_backward(gy1[k], y1[k], dx1[k]))
         return dx
 
     @fast_kernel(when=_contiguous_floats)
@@ -478,14 +478,14 @@ class NumbaBackend(NumpyBackend):
                 numpy.exp(e_b, out=e_b)
                 _sigmoid(x1[b], e_b, one, y1[b])
 
-        self._share(x.size, x.size, part)
+        self._run_in_parts(x.size, x.size, part)
         return y
 
     @fast_kernel(when=_contiguous_floats)
     def sigmoid_backward(self, gy, y):
         dx, one = self.empty(gy.shape, gy.dtype), gy.dtype.type(1)
         gy1, y1, dx1 = gy.reshape(-1), y.reshape(-1), dx.reshape(-1)
-        self._share(gy.size, gy.size, lambda k: _sigmoid_backward(gy1[k], y1[k], one, dx1[k]))
+        self._run_in_parts(gy.size, gy.size, lambda k: _sigmoid_backward(gy1[k], y1[k], one, dx1[k]))
         return dx
 
     @fast_kernel(when=_batch_norm_sized)
@@ -493,7 +493,7 @@ class NumbaBackend(NumpyBackend):
         mean = self.empty(x.shape[1], dtype=x.dtype)
         var = self.empty(x.shape[1], dtype=x.dtype)
         x3 = _as_3d(x)
-        self._share(x.shape[1], x.size, lambda c: _batch_norm_stats(x3, c.start, c.stop, mean, var))
+        self._run_in_parts(x.shape[1], x.size, lambda c: _batch_norm_stats(x3, c.start, c.stop, mean, var))
         return mean, var
 
     @fast_kernel(when=_batch_norm_on_maps)
@@ -504,7 +504,7 @@ class NumbaBackend(NumpyBackend):
         else:
             y = self.empty(x.shape, dtype=x.dtype)
         x3, x_hat3, y3 = _as_3d(x), _as_3d(x_hat), _as_3d(y)
-        self._share(len(x), x.size, lambda n: _batch_norm_apply(
+        self._run_in_parts(len(x), x.size, lambda n: _batch_norm_apply(
             x3[n], mean, inv_std, weight, bias, x_hat3[n], y3[n]))  # fmt: skip
         return x_hat, y
 
@@ -513,7 +513,7 @@ class NumbaBackend(NumpyBackend):
         sum_gy = self.empty(gy.shape[1], dtype=gy.dtype)
         sum_gy_x_hat = self.empty(gy.shape[1], dtype=gy.dtype)
         gy3, x_hat3 = _as_3d(gy), _as_3d(x_hat)
-        self._share(gy.shape[1], gy.size, lambda c: _batch_norm_sums(
+        self._run_in_parts(gy.shape[1], gy.size, lambda c: _batch_norm_sums(
             gy3, x_hat3, c.start, c.stop, sum_gy, sum_gy_x_hat))  # fmt: skip
         return sum_gy, sum_gy_x_hat
 
@@ -521,7 +521,7 @@ class NumbaBackend(NumpyBackend):
     def batch_norm_grad(self, gy, x_hat, scale, mean_gy, mean_gy_x_hat):
         dx = self.empty(gy.shape, dtype=gy.dtype)
         gy3, x_hat3, dx3 = _as_3d(gy), _as_3d(x_hat), _as_3d(dx)
-        self._share(len(gy), gy.size, lambda n: _batch_norm_grad(
+        self._run_in_parts(len(gy), gy.size, lambda n: _batch_norm_grad(
             gy3[n], x_hat3[n], scale, mean_gy, mean_gy_x_hat, dx3[n]))  # fmt: skip
         return dx
 
