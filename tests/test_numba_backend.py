@@ -344,7 +344,7 @@ def test_direct_loops_equal_im2col(dtype, case):
     dy = rng.standard_normal(want_y.shape).astype(dtype)
     want_dw = (dy.transpose(1, 0, 2, 3).reshape(w_shape[0], -1) @ cols.T).reshape(w_shape)
 
-    x_pad = NUMBA._pad(x, win)
+    x_pad = NUMBA.pad(x, win)
     y = NUMBA.correlate_direct(x_pad, weight, bias, np.empty(want_y.shape, dtype))
     dw = NUMBA.grad_weight_direct(x_pad, dy, w_shape)
     assert y.dtype == dw.dtype == dtype
@@ -381,7 +381,7 @@ def test_wide_rows_are_im2col_with_extra_columns(dtype, case):
     x, dy = random(win.input_shape, dtype), random(win.output_shape, dtype, seed=1)
     plain = NUMPY.im2col(x, win).reshape(-1, win.n, win.oh, win.ow)
 
-    wide = NUMBA.im2col_wide(NUMBA._pad(x, win), win).reshape(-1, win.n, win.oh, wp)
+    wide = NUMBA.im2col_wide(NUMBA.pad(x, win), win).reshape(-1, win.n, win.oh, wp)
     np.testing.assert_array_equal(wide[..., : win.ow], plain)  # the extra columns: dropped
     np.testing.assert_array_equal(wide[:, :, -1, win.ow :], 0)  # past the plane's end: zeros
 

@@ -260,9 +260,9 @@ class NumbaBackend(NumpyBackend):
         shape = (win.c, win.kh, win.kw, win.n, win.oh, win.ow)
         cols = self.empty(shape, dtype=x.dtype) if out is None else out.reshape(shape)
         if (win.sh, win.sw) == (1, 1) and _compiled_for(x):
-            _im2col_stride_1(self._pad(x, win, value), cols)
+            _im2col_stride_1(self.pad(x, win, value), cols)
             return cols.reshape(win.c * win.kh * win.kw, win.n * win.oh * win.ow)
-        windows = sliding_window_view(self._pad(x, win, value), (win.kh, win.kw), axis=(2, 3))
+        windows = sliding_window_view(self.pad(x, win, value), (win.kh, win.kw), axis=(2, 3))
         windows = windows[:, :, : win.sh * win.oh : win.sh, : win.sw * win.ow : win.sw]
         cols[...] = windows.transpose(1, 4, 5, 0, 2, 3)
         return cols.reshape(win.c * win.kh * win.kw, win.n * win.oh * win.ow)
@@ -550,7 +550,7 @@ class NumbaBackend(NumpyBackend):
                 timed(self.col2im, timed(self.im2col, x, w), w)
                 timed(self.tap_sum, numpy.ones((4, 9), dtype=dtype), w)
             weight = numpy.ones((1, 1, win.kh, win.kw), dtype=dtype)
-            x_pad = self._pad(x, win)
+            x_pad = self.pad(x, win)
             timed(self.correlate_direct, x_pad, weight, None, numpy.empty_like(dy), name="direct")
             timed(self.grad_weight_direct, x_pad, dy, weight.shape, name="direct")
             wide = self.im2col_wide(x_pad, win)  # (kh*kw, OH*Wp)
