@@ -2,7 +2,8 @@
 
 This is the textbook path's side of each operation: the chapter's algorithms as
 vectorised NumPy, written on ``self.xp`` only. The fast backends (engine_room/numba_.py,
-engine_room/cupy_.py) inherit every kernel here and replace the hot ones.
+engine_room/cupy_.py) inherit every kernel here and replace the hot ones. What each
+backend must provide is declared in backend/interface.py.
 
 All sliding-window kernels take a :class:`~minicnn.backend.window.Window2d` ``win``
 and loop over the ``kh * kw`` kernel offsets (i, j) (``win.offsets()``). For each offset
@@ -23,7 +24,11 @@ from .window import Window2d
 
 
 class NumpyBackend:
-    """Arrays are ``numpy.ndarray``; kernels are vectorised NumPy."""
+    """Arrays are ``numpy.ndarray``; kernels are vectorised NumPy.
+
+    It provides what the textbook path asks of every backend
+    (:class:`~minicnn.backend.interface.Backend`, backend/interface.py); the fast
+    backends inherit it and add what the engine room asks of them (``FastBackend``)."""
 
     name = "numpy"
     device = "cpu"

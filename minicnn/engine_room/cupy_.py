@@ -73,6 +73,10 @@ class CupyBackend(NumpyBackend):
     # the NumPy backend's kernels with xp = cupy instead: kh*kw strided slices a window
     # kernel, several array operations a batch norm (bench_gpu.py --compare-slices).
     cuda_kernels = True
+    # conv2d's algorithms that need kernels of their own (backend/interface.py,
+    # CAPABILITIES): none here. No Winograd, as cuBLAS is fast enough at the products it
+    # saves; the wide rows and the direct loops have no CUDA kernels.
+    conv_winograd = conv_wide_rows = conv_direct = False
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
