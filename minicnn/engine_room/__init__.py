@@ -8,7 +8,8 @@ NumPy). A reader who follows those files meets one algorithm per operation: no c
 of algorithm, no threads of its own, no reused memory.
 
 This package holds the speed, behind a backend method per operation (conv2d's plan
-then calls about twenty of the fast backend's own):
+then calls about twenty of the fast backend's own; backend/interface.py declares them
+all):
 
 - ``tuning.py``: the engine room's speed thresholds, in one table (the textbook path's
   bound on its columns' memory, ``CHUNK_BYTES``, is in ``functional/conv.py``);
