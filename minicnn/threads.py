@@ -8,7 +8,7 @@ pool's spinners to give up their time slice: a LeNet step took 70 ms instead of 
 minicnn owns the budget and gives the cores to one pool at a time:
 
 - the numba backend (the fast path) runs its own team of ``n`` threads
-  (engine_room/team.py): each thread computes its share of a layer, its matrix products on
+  (engine_room/team.py): each thread computes its part of a layer, its matrix products on
   one BLAS thread, its compiled loops on itself. BLAS is held to 1 thread and Numba's
   pool is never started, so nothing spins while the team computes;
 - the numpy backend (the reference) runs on the calling thread, with ``n`` BLAS threads.

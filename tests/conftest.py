@@ -122,8 +122,8 @@ def engine_room_algorithms(monkeypatch):
 
 @pytest.fixture(params=[1, 3], ids=["1-thread", "3-threads"])
 def threads(request, backend, monkeypatch):
-    """The test once on one thread and once with the backend's work shared out among a
-    team of 3 even at the tests' tiny sizes (uneven shares, a share of one image). Only
+    """The test once on one thread and once with the backend's work cut into parts for a
+    team of 3 even at the tests' tiny sizes (uneven parts, a part of one image). Only
     the numba backend has a team (engine_room/team.py); the others compute the same either way."""
     team = getattr(backend, "team", None)
     if team is None:
@@ -141,7 +141,7 @@ def threads(request, backend, monkeypatch):
 
 @pytest.fixture(params=[1, 3], ids=["1-thread", "3-threads"])
 def numba_team(request, monkeypatch):
-    """Every test twice: the loops on one thread, and shared out among a team of 3 even
+    """Every test twice: the loops on one thread, and cut into parts for a team of 3 even
     at these tiny sizes (uneven parts, a part of one plane), so that the parts are
     seen to cover the output exactly. Also the compiled window_sum on one thread
     (NumPy's strided adds are used then). The numba backend's kernel tests

@@ -27,7 +27,7 @@ from op_checks import window  # noqa: E402
 
 from minicnn.engine_room import conv as engine_conv  # noqa: E402
 
-# Every test twice: the loops on one thread, and shared out among a team of 3
+# Every test twice: the loops on one thread, and cut into parts for a team of 3
 # (the numba_team fixture, tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("numba_team")
 
@@ -107,7 +107,7 @@ def test_direct_loops_equal_im2col(dtype, case):
     dy = rng.standard_normal(want_y.shape).astype(dtype)
     want_dw = (dy.transpose(1, 0, 2, 3).reshape(w_shape[0], -1) @ cols.T).reshape(w_shape)
 
-    x_pad = NUMBA._pad(x, win)
+    x_pad = NUMBA.pad(x, win)
     y = NUMBA.correlate_direct(x_pad, weight, bias, np.empty(want_y.shape, dtype))
     dw = NUMBA.grad_weight_direct(x_pad, dy, w_shape)
     assert y.dtype == dw.dtype == dtype
@@ -135,7 +135,7 @@ def test_wide_rows_are_im2col_with_extra_columns(dtype, case):
     x, dy = random(win.input_shape, dtype), random(win.output_shape, dtype, seed=1)
     plain = NUMPY.im2col(x, win).reshape(-1, win.n, win.oh, win.ow)
 
-    wide = NUMBA.im2col_wide(NUMBA._pad(x, win), win).reshape(-1, win.n, win.oh, wp)
+    wide = NUMBA.im2col_wide(NUMBA.pad(x, win), win).reshape(-1, win.n, win.oh, wp)
     np.testing.assert_array_equal(wide[..., : win.ow], plain)  # the extra columns: dropped
     np.testing.assert_array_equal(wide[:, :, -1, win.ow :], 0)  # past the plane's end: zeros
 
@@ -161,7 +161,7 @@ def test_other_dtypes_fall_back_to_numpy():
     np.testing.assert_array_equal(NUMBA.window_sum(x, win), NUMPY.window_sum(x, win))
 
 
-# Every @_compiled method, on inputs its loops do not take: NumPy's kernel runs instead and
+# Every @fast_kernel method, on inputs its loops do not take: NumPy's kernel runs instead and
 # gives NumPy's answer, in the input's dtype (float16: not compiled; a strided view: not
 # contiguous, for the elementwise loops).
 WIN = window((2, 3, 6, 6), (3, 3), (1, 1), (1, 1))
@@ -234,10 +234,10 @@ def test_kernels_run_as_plain_python_without_jit():
         import numpy as np
         import numba
         from minicnn.backend import Window2d, get_backend
-        from minicnn.engine_room import conv, numba_, tuning
+        from minicnn.engine_room import conv, numba_kernels, tuning
 
         assert numba.config.DISABLE_JIT
-        assert not hasattr(numba_._col2im, "py_func")  # a plain function, not a dispatcher
+        assert not hasattr(numba_kernels._col2im, "py_func")  # a plain function, not a dispatcher
         tuning.STRIDED_MIN_THREADS = 1  # the loops themselves, even on one thread
         tuning.BATCH_NORM_MIN_COUNT = 0  # and on inputs this small
         numpy_, numba_backend = get_backend("numpy"), get_backend("numba")

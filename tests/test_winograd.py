@@ -36,8 +36,8 @@ def random(shape, dtype=np.float64, seed=0):
 
 @pytest.fixture(params=[1, 3], ids=["1-thread", "3-threads"])
 def numba_backend(request, monkeypatch):
-    """The numba backend, on one thread and with its work shared out among a team of 3
-    even at these tiny sizes (uneven shares of the batch)."""
+    """The numba backend, on one thread and with its work cut into parts for a team of 3
+    even at these tiny sizes (uneven parts of the batch)."""
     pytest.importorskip("numba", reason="needs Numba (pip install -e '.[numba]')")
     for name in ("PARALLEL_MIN_ELEMENTS", "PARALLEL_MIN_MULTIPLY_ADDS"):
         monkeypatch.setattr(tuning, name, 0)

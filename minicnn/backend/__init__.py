@@ -1,6 +1,8 @@
 """Array backends: which array library holds the data, and which kernels compute on it.
 
-Three backends, one interface (see :class:`~minicnn.backend.numpy_.NumpyBackend`):
+Three backends, one interface, declared in backend/interface.py: ``Backend``, what the
+textbook path asks of every backend (the numpy backend provides it), and
+``FastBackend``, what the engine room asks of the fast two besides:
 
 - ``numpy``: NumPy arrays, vectorised NumPy kernels, the chapter's algorithms. The
   readable reference, in this package.

@@ -2,11 +2,13 @@
 
 This is the textbook path's side of each operation: the chapter's algorithms as
 vectorised NumPy, written on ``self.xp`` only. The fast backends (engine_room/numba_.py,
-engine_room/cupy_.py) inherit every kernel here and replace the hot ones.
+engine_room/cupy_.py) inherit every kernel here and replace the hot ones. What each
+backend must provide is declared in backend/interface.py.
 
 All sliding-window kernels take a :class:`~minicnn.backend.window.Window2d` ``win``
-and loop over the ``kh * kw`` kernel offsets (i, j). For each offset the input
-pixels it touches form one strided slice of the padded input::
+and loop over the ``kh * kw`` kernel offsets (i, j) (``win.offsets()``). For each offset
+the input pixels it touches form one strided slice of the padded input
+(``win.window_slice(i, j)``)::
 
     x_pad[:, :, i : i + sh*OH : sh, j : j + sw*OW : sw]      # shape (N, C, OH, OW)
 
@@ -22,7 +24,11 @@ from .window import Window2d
 
 
 class NumpyBackend:
-    """Arrays are ``numpy.ndarray``; kernels are vectorised NumPy."""
+    """Arrays are ``numpy.ndarray``; kernels are vectorised NumPy.
+
+    It provides what the textbook path asks of every backend
+    (:class:`~minicnn.backend.interface.Backend`, backend/interface.py); the fast
+    backends inherit it and add what the engine room asks of them (``FastBackend``)."""
 
     name = "numpy"
     device = "cpu"
@@ -59,7 +65,7 @@ class NumpyBackend:
 
     def matmul(self, a, b):
         """``a @ b`` of two matrices, or two stacks of as many matrices, into a new array
-        from :meth:`empty` (the numba backend shares the columns out among its threads)."""
+        from :meth:`empty` (the numba backend cuts the columns into parts, one per thread)."""
         out = self.empty(a.shape[:-1] + b.shape[-1:], self.xp.result_type(a, b))
         return self.xp.matmul(a, b, out=out)
 
@@ -82,10 +88,11 @@ class NumpyBackend:
 
         return cpu_generator()
 
-    # ---- helpers ------------------------------------------------------------------
-    def _pad(self, x, win: Window2d, value=0.0):
+    # ---- padding (the window's geometry is Window2d's: offsets, window_slice) ------
+    def pad(self, x, win: Window2d, value=0.0):
         """``x`` in the middle of a canvas of ``value`` with ``ph`` rows above and below and
-        ``pw`` columns left and right (as ``xp.pad``, which takes 4x as long for this)."""
+        ``pw`` columns left and right (as ``xp.pad``, which takes 4x as long for this);
+        ``x`` itself when there is no padding."""
         if win.ph == 0 and win.pw == 0:
             return x
         x_pad = self.empty(x.shape[:2] + win.padded_shape[2:], x.dtype)
@@ -93,23 +100,8 @@ class NumpyBackend:
         x_pad[:, :, win.ph : win.ph + x.shape[2], win.pw : win.pw + x.shape[3]] = x
         return x_pad
 
-    @staticmethod
-    def _window_slice(win: Window2d, i: int, j: int):
-        """The padded-input pixels that kernel offset (i, j) touches, for every output."""
-        return (
-            slice(None),
-            slice(None),
-            slice(i, i + win.sh * (win.oh - 1) + 1, win.sh),
-            slice(j, j + win.sw * (win.ow - 1) + 1, win.sw),
-        )
-
-    @staticmethod
-    def _offsets(win: Window2d):
-        for i in range(win.kh):
-            for j in range(win.kw):
-                yield i, j
-
-    def _unpad(self, x_pad, win: Window2d):
+    def unpad(self, x_pad, win: Window2d):
+        """The middle of a padded ``x_pad`` without its padding: a view (N, C, H, W)."""
         return x_pad[:, :, win.ph : win.ph + win.h, win.pw : win.pw + win.w]
 
     # ---- convolution: im2col and its adjoint --------------------------------------
@@ -126,11 +118,11 @@ class NumpyBackend:
         """
         if _is_pointwise(win) and win.n == 1:  # a 1x1 window: the columns are the image itself
             return x.reshape(win.c, win.h * win.w)
-        x_pad = self._pad(x, win, value)
+        x_pad = self.pad(x, win, value)
         shape = (win.c, win.kh, win.kw, win.n, win.oh, win.ow)
         cols = self.xp.empty(shape, dtype=x.dtype) if out is None else out.reshape(shape)
-        for i, j in self._offsets(win):
-            cols[:, i, j] = x_pad[self._window_slice(win, i, j)].transpose(1, 0, 2, 3)
+        for i, j in win.offsets():
+            cols[:, i, j] = x_pad[win.window_slice(i, j)].transpose(1, 0, 2, 3)
         return cols.reshape(win.c * win.kh * win.kw, win.n * win.oh * win.ow)
 
     def col2im(self, cols, win: Window2d, out=None):
@@ -142,11 +134,11 @@ class NumpyBackend:
         """
         cols = cols.reshape(win.c, win.kh, win.kw, win.n, win.oh, win.ow)
         dx_pad = self.xp.zeros(win.padded_shape, dtype=cols.dtype)
-        for i, j in self._offsets(win):
-            dx_pad[self._window_slice(win, i, j)] += cols[:, i, j].transpose(1, 0, 2, 3)
+        for i, j in win.offsets():
+            dx_pad[win.window_slice(i, j)] += cols[:, i, j].transpose(1, 0, 2, 3)
         if out is None:
-            return self.xp.ascontiguousarray(self._unpad(dx_pad, win))
-        out[...] = self._unpad(dx_pad, win)
+            return self.xp.ascontiguousarray(self.unpad(dx_pad, win))
+        out[...] = self.unpad(dx_pad, win)
         return out
 
     # ---- max pooling --------------------------------------------------------------
@@ -158,11 +150,11 @@ class NumpyBackend:
         PyTorch picks when values tie. A NaN in a window wins, as in PyTorch.
         """
         xp = self.xp
-        x_pad = self._pad(x, win, value=-xp.inf)
+        x_pad = self.pad(x, win, value=-xp.inf)
         y = xp.full(win.output_shape, -xp.inf, dtype=x.dtype)
         argmax = xp.zeros(win.output_shape, dtype=numpy.min_scalar_type(win.kh * win.kw))
-        for k, (i, j) in enumerate(self._offsets(win)):
-            candidate = x_pad[self._window_slice(win, i, j)]
+        for k, (i, j) in enumerate(win.offsets()):
+            candidate = x_pad[win.window_slice(i, j)]
             better = (candidate > y) | (xp.isnan(candidate) & ~xp.isnan(y))
             y = xp.where(better, candidate, y)
             # where, not argmax[better] = k: on CuPy a boolean-mask assignment counts
@@ -177,25 +169,25 @@ class NumpyBackend:
         overlapping windows that share a winner add up.
         """
         dx_pad = self.xp.zeros(win.padded_shape, dtype=dy.dtype)
-        for k, (i, j) in enumerate(self._offsets(win)):
-            dx_pad[self._window_slice(win, i, j)] += self.xp.where(argmax == k, dy, 0)
-        return self.xp.ascontiguousarray(self._unpad(dx_pad, win))
+        for k, (i, j) in enumerate(win.offsets()):
+            dx_pad[win.window_slice(i, j)] += self.xp.where(argmax == k, dy, 0)
+        return self.xp.ascontiguousarray(self.unpad(dx_pad, win))
 
     # ---- average pooling (a window sum, divided by the op) ------------------------
     def window_sum(self, x, win: Window2d):
         """``y[n, c, oh, ow] = sum over (i, j) of x_pad[n, c, oh*sh + i, ow*sw + j]`` (zero padding)."""
-        x_pad = self._pad(x, win)
+        x_pad = self.pad(x, win)
         y = self.xp.zeros(win.output_shape, dtype=x.dtype)
-        for i, j in self._offsets(win):
-            y += x_pad[self._window_slice(win, i, j)]
+        for i, j in win.offsets():
+            y += x_pad[win.window_slice(i, j)]
         return y
 
     def window_sum_backward(self, dy, win: Window2d):
         """The adjoint of :meth:`window_sum`: ``dx_pad[..., oh*sh + i, ow*sw + j] += dy[..., oh, ow]``."""
         dx_pad = self.xp.zeros(win.padded_shape, dtype=dy.dtype)
-        for i, j in self._offsets(win):
-            dx_pad[self._window_slice(win, i, j)] += dy
-        return self.xp.ascontiguousarray(self._unpad(dx_pad, win))
+        for i, j in win.offsets():
+            dx_pad[win.window_slice(i, j)] += dy
+        return self.xp.ascontiguousarray(self.unpad(dx_pad, win))
 
     # ---- optimizer updates ---------------------------------------------------------
     def axpy(self, a, x, y) -> None:

@@ -8,11 +8,14 @@ at a time. The output has (D2L section 6.3)
     OW = (W + 2*pw - kw) // sw + 1
 
 positions, and output position (oh, ow) reads padded rows oh*sh .. oh*sh + kh - 1 and
-padded columns ow*sw .. ow*sw + kw - 1.
+padded columns ow*sw .. ow*sw + kw - 1. Turned around, kernel offset (i, j) reads one
+strided slice of the padded input for all outputs at once (:meth:`Window2d.window_slice`):
+the reference kernels loop over the offsets (:meth:`Window2d.offsets`), not the outputs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 
@@ -63,6 +66,23 @@ class Window2d:
     @property
     def padded_shape(self) -> tuple[int, int, int, int]:
         return (self.n, self.c, self.h + 2 * self.ph, self.w + 2 * self.pw)
+
+    def offsets(self) -> Iterator[tuple[int, int]]:
+        """The kernel offsets (i, j) in ascending ``i*kw + j``: the order the kernels add in."""
+        for i in range(self.kh):
+            for j in range(self.kw):
+                yield i, j
+
+    def window_slice(self, i: int, j: int) -> tuple[slice, slice, slice, slice]:
+        """The padded-input pixels that kernel offset (i, j) touches, for every output: the
+        index of ``x_pad[:, :, i : i + sh*OH : sh, j : j + sw*OW : sw]``, of shape (N, C, OH,
+        OW), whose element (n, c, oh, ow) is the pixel output (oh, ow) reads at (i, j)."""
+        return (
+            slice(None),
+            slice(None),
+            slice(i, i + self.sh * (self.oh - 1) + 1, self.sh),
+            slice(j, j + self.sw * (self.ow - 1) + 1, self.sw),
+        )
 
     @classmethod
     def of(cls, op: str, x_shape, kernel, stride, padding, max_padding=None) -> Window2d:

@@ -436,7 +436,7 @@ def _correlate_direct(backend, x, weight, win: Window2d, bias=None):
 
     def compute(share):
         images, part = share
-        backend.correlate_direct(backend._pad(x[images], part), weight, bias, y[images])
+        backend.correlate_direct(backend.pad(x[images], part), weight, bias, y[images])
 
     backend.map(compute, _shares(backend, win, weight.shape[0]))
     return y
@@ -450,7 +450,7 @@ def _grad_weight_direct(backend, gy, x, weight, win: Window2d):
 
     def sum_of_share(share):
         images, part = share
-        return backend.grad_weight_direct(backend._pad(x[images], part), gy[images], weight.shape)
+        return backend.grad_weight_direct(backend.pad(x[images], part), gy[images], weight.shape)
 
     return sum(backend.map(sum_of_share, _shares(backend, win, weight.shape[0])))
 
@@ -464,11 +464,11 @@ def tap_sum(backend, z, win: Window2d, out=None):
     (zero where that pixel is padding). Returns y (N, OC, OH, OW), in ``out`` if given.
     The NumPy way, one strided add per tap; the backends' ``tap_sum`` compile it.
     """
-    z_pad = backend._pad(z.reshape(-1, win.n, win.h, win.w), win)  # (kh*kw*OC, N, Hp, Wp)
+    z_pad = backend.pad(z.reshape(-1, win.n, win.h, win.w), win)  # (kh*kw*OC, N, Hp, Wp)
     z_pad = z_pad.reshape((win.kh * win.kw, -1) + z_pad.shape[1:])
     y = backend.xp.zeros((win.n, z_pad.shape[1], win.oh, win.ow), dtype=z.dtype)
-    for k, (i, j) in enumerate(backend._offsets(win)):
-        y += z_pad[k][backend._window_slice(win, i, j)].transpose(1, 0, 2, 3)
+    for k, (i, j) in enumerate(win.offsets()):
+        y += z_pad[k][win.window_slice(i, j)].transpose(1, 0, 2, 3)
     if out is None:
         return y
     out[...] = y
@@ -613,7 +613,7 @@ def _unfold_wide(backend, x, win: Window2d, weight_bytes: int, unfold: bool = Tr
     """(slice of images, their window, their wide columns) for each chunk of ``x``
     (padded here, a share at a time), in one reused buffer; with ``unfold`` False, the
     buffer as it is, for a chunk's wide columns of another kind (dx's)."""
-    x_pad, buffer = backend._pad(x, win) if unfold else None, None
+    x_pad, buffer = backend.pad(x, win) if unfold else None, None
     for images, part in _wide_chunks(win, x.itemsize, weight_bytes):
         size = part.c * part.kh * part.kw * part.n * part.oh * part.padded_shape[3]
         if buffer is None:
@@ -693,7 +693,7 @@ def _shares(backend, win: Window2d, rows: int):
     products of ``rows`` rows with the columns of ``win``: their multiply-adds measure the
     work (the layer's OC * C*kh*kw * N*OH*OW, whichever the window's channels are)."""
     multiply_adds = rows * win.c * win.kh * win.kw * win.n * win.oh * win.ow
-    for start, stop in backend.conv_shares(win.n, multiply_adds):
+    for start, stop in backend.batch_parts(win.n, multiply_adds):
         yield slice(start, stop), replace(win, n=stop - start)
 
 

@@ -1,20 +1,28 @@
-"""The numba backend's threads: one team that runs the pieces of one operation at once.
+"""The numba backend's threads: one team that runs the parts of one operation at once.
 
 Read this after the textbook path. A CPU step has two kinds of parallel work: matrix
 products (BLAS) and the compiled loops (Numba). Each library brings its own thread pool,
 and each pool keeps its idle threads spinning for the next task; on few cores the two
 pools then fight over them (a LeNet step took 70 ms instead of 5 on 2 cores). So the
 numba backend uses neither pool. It owns one team of ``size`` threads, the caller and
-``size - 1`` workers, and cuts each operation into pieces that write disjoint parts of
-the output: chunks of a batch for a convolution (each chunk's im2col, matrix product and
-col2im on one thread, BLAS single-threaded), ranges of (image, channel) planes for
-pooling, of channels or images for batch norm, of elements for ReLU. Idle workers wait
-on a lock and take no CPU, so nothing spins while another thread computes.
+``size - 1`` workers, and cuts each operation into parts. Idle workers wait on a lock and
+take no CPU, so nothing spins while another thread computes.
+
+Two words name the slices work is cut into, in this file and throughout the engine room:
+
+- a **part** is the slice of an operation's output that one thread of the team writes
+  (:meth:`ThreadTeam.parts` cuts them): a range of a convolution's images, of (image,
+  channel) planes for pooling, of channels or images for batch norm, of elements for
+  ReLU. No two parts write the same element.
+- a **chunk** is the slice that a loop inside one part processes at a time, sized to
+  stay in cache: a convolution's part goes through its images a chunk at a time, each
+  chunk's im2col, matrix product and col2im on the part's thread, BLAS single-threaded
+  (engine_room/conv.py).
 
 The loops are compiled with ``nogil=True`` and NumPy's products release the GIL too, so
-the pieces do run at once; only the few lines of Python around them take turns.
+the parts do run at once; only the few lines of Python around them take turns.
 
-A piece that itself asks for a team (a matrix product inside a convolution's share) runs
+A part that itself asks for a team (a matrix product inside a convolution's part) runs
 on its own thread: the team never waits for itself. So does an operation that another
 thread asks for while the team is busy (two threads training at once), and a process
 forked from this one starts with a team of one (its parent's workers are not in it).
@@ -29,11 +37,11 @@ import weakref
 
 from . import tuning
 
-_local = threading.local()  # .busy: this thread is running a piece of some team's work
+_local = threading.local()  # .busy: this thread is running a part of some team's work
 
 
 class ThreadTeam:
-    """``size`` threads that run the pieces of one operation concurrently."""
+    """``size`` threads that run the parts of one operation concurrently."""
 
     def __init__(self, size: int = 1):
         self._workers: list[_Worker] = []
@@ -54,12 +62,12 @@ class ThreadTeam:
                 self._workers.append(_Worker())
 
     def parts(self, count: int, work: int, minimum: int | None = None):
-        """``range(count)`` cut into one (start, stop) per thread, as even as can be; one
-        part when ``work`` is below ``minimum`` (by default ``tuning.PARALLEL_MIN_ELEMENTS``,
-        work counted in elements written), too small to share."""
+        """``range(count)`` cut into parts, one (start, stop) per thread, as even as can be;
+        one part when ``work`` is below ``minimum`` (by default ``tuning.PARALLEL_MIN_ELEMENTS``,
+        work counted in elements written), too small to cut."""
         minimum = tuning.PARALLEL_MIN_ELEMENTS if minimum is None else minimum
-        pieces = max(1, min(self.size, count)) if work >= minimum else 1
-        bounds = [count * k // pieces for k in range(pieces + 1)]
+        n_parts = max(1, min(self.size, count)) if work >= minimum else 1
+        bounds = [count * k // n_parts for k in range(n_parts + 1)]
         return list(zip(bounds[:-1], bounds[1:], strict=True))
 
     def map(self, fn, items) -> list:
@@ -67,7 +75,7 @@ class ThreadTeam:
         (thread k takes items k, k + size, ...; the caller is thread 0).
 
         Every item has finished when this returns (or raises the first error), so no
-        piece outlives the operation it belongs to.
+        part outlives the operation it belongs to.
         """
         items = list(items)
         if len(items) <= 1 or getattr(_local, "busy", False):
@@ -75,18 +83,18 @@ class ThreadTeam:
         if not self._lock.acquire(blocking=False):  # busy with another thread's operation
             return [fn(item) for item in items]
         try:
-            return self._share_out(fn, items)
+            return self._deal_out(fn, items)
         finally:
             self._lock.release()
 
-    def _share_out(self, fn, items) -> list:
+    def _deal_out(self, fn, items) -> list:
         helpers = self._workers[: len(items) - 1]
-        share = len(helpers) + 1
+        threads = len(helpers) + 1
         for k, worker in enumerate(helpers, start=1):
-            worker.begin(fn, items[k::share])
+            worker.begin(fn, items[k::threads])
         try:
             _local.busy = True
-            mine = [fn(item) for item in items[0::share]]
+            mine = [fn(item) for item in items[0::threads]]
         finally:
             _local.busy = False
             outcomes = _finish_all(helpers)  # even on Ctrl-C: no part outlives the call
@@ -95,9 +103,9 @@ class ThreadTeam:
                 raise outcome
         theirs = [outcome for _, outcome in outcomes]
         results = [None] * len(items)
-        results[0::share] = mine
+        results[0::threads] = mine
         for k, their in enumerate(theirs, start=1):
-            results[k::share] = their
+            results[k::threads] = their
         return results
 
 
@@ -159,7 +167,7 @@ class _Worker:
         self._thread.join()
 
     def _loop(self) -> None:
-        _local.busy = True  # a piece that asks for the team runs here, on this thread
+        _local.busy = True  # a part that asks for the team runs here, on this thread
         while True:
             self._go.acquire()
             fn, items = self._job
@@ -170,5 +178,5 @@ class _Worker:
                 self._outcome = True, [fn(item) for item in items]
             except BaseException as error:  # handed to the caller, raised there
                 self._outcome = False, error
-            del fn, items  # let go of the piece's arrays before sleeping (the buffer pool)
+            del fn, items  # let go of the part's arrays before sleeping (the buffer pool)
             self._done.release()

@@ -21,8 +21,8 @@ padding and stride, channels, 1x1 convolutions, im2col and col2im. In this order
    cases other than the direct ones and "im2col-small-map" unfold their columns on wide
    rows (y too, where there are at most 16 output channels). Forward and every gradient
    equal PyTorch's whatever the chunk size (one image per chunk, uneven chunks, the
-   whole batch), whichever way each is computed, and on one thread or shared out among
-   several; each case's rows of the table are asserted on every backend. The numba
+   whole batch), whichever way each is computed, and on one thread or cut into parts
+   for several; each case's rows of the table are asserted on every backend. The numba
    backend's compiled im2col, col2im and tap_sum equal the numpy backend's kernels; a
    GPU unfolds a whole batch at once;
 5. the table of algorithms (engine_room/conv.py): one layer per row, shaped so that the
@@ -360,7 +360,7 @@ def test_conv2d_weight_gradient_equals_torch_in_either_layout(
     backend, threads, torch, rng, monkeypatch, case, min_elements
 ):
     # the engine room sums dW as dy @ cols^T from DW_IN_LAYOUT_MIN_ELEMENTS, transposed
-    # below it: one image per chunk, so that each share adds up several chunks' products
+    # below it: one image per chunk, so that each part adds up several chunks' products
     x_shape, w_shape, stride, padding = case
     monkeypatch.setattr(tuning, "DW_IN_LAYOUT_MIN_ELEMENTS", min_elements)
     monkeypatch.setattr(tuning, "CONV_CHUNK_BYTES", 1)
