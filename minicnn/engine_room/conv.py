@@ -333,65 +333,65 @@ def _on_wide_rows(backend, win: Window2d) -> bool:
     return win.kh * win.kw > 1 and padded_width <= tuning.WIDE_ROWS_MAX_RATIO * win.ow
 
 
-# ---- im2col, shared among threads ---------------------------------------------------
+# ---- im2col, the batch cut into parts among threads -------------------------------
 def _correlate(backend, x, weight, win: Window2d, bias=None):
     """``W @ im2col(x) + bias`` chunk by chunk, laid out as (N, OC, OH, OW).
 
     The chunks are independent, so the numba backend's team (engine_room/team.py) cuts
-    the batch into one share per thread and runs the shares' chunk loops at once.
+    the batch into one part per thread and runs the parts' chunk loops at once.
     """
     w = weight.reshape(weight.shape[0], -1)
     y = backend.empty((win.n, w.shape[0], win.oh, win.ow), x.dtype)
 
-    def compute(share):
-        images, part = share
-        y_share = y[images]
-        for chunk, chunk_win, cols in _unfold(backend, x[images], part, w.nbytes):
+    def compute(part):
+        images, part_win = part
+        y_part = y[images]
+        for chunk, chunk_win, cols in _unfold(backend, x[images], part_win, w.nbytes):
             out = backend.matmul(w, cols)
             if bias is not None:
                 out += bias.reshape(-1, 1)
             out = out.reshape(w.shape[0], chunk_win.n, win.oh, win.ow)
-            y_share[chunk] = out.transpose(1, 0, 2, 3)
+            y_part[chunk] = out.transpose(1, 0, 2, 3)
 
-    backend.map(compute, _shares(backend, win, weight.shape[0]))
+    backend.map(compute, _parts(backend, win, weight.shape[0]))
     return y
 
 
 def _grad_input(backend, gy, weight, win: Window2d):
-    """dx = col2im(W^T @ dy), chunk by chunk, each share of the batch on its thread."""
+    """dx = col2im(W^T @ dy), chunk by chunk, each part of the batch on its thread."""
     w = weight.reshape(weight.shape[0], -1)
     grad_x = backend.empty(win.input_shape, gy.dtype)
 
-    def compute(share):
-        images, part = share
-        gy_share, grad_x_share = gy[images], grad_x[images]
-        for chunk, chunk_win in _chunks(backend, part, gy.itemsize, weight.nbytes):
-            cols = backend.matmul(w.T, _as_columns(backend, gy_share[chunk]))
-            backend.col2im(cols, chunk_win, out=grad_x_share[chunk])
+    def compute(part):
+        images, part_win = part
+        gy_part, grad_x_part = gy[images], grad_x[images]
+        for chunk, chunk_win in _chunks(backend, part_win, gy.itemsize, weight.nbytes):
+            cols = backend.matmul(w.T, _as_columns(backend, gy_part[chunk]))
+            backend.col2im(cols, chunk_win, out=grad_x_part[chunk])
 
-    backend.map(compute, _shares(backend, win, weight.shape[0]))
+    backend.map(compute, _parts(backend, win, weight.shape[0]))
     return grad_x
 
 
 def _grad_weight(backend, gy, x, weight, win: Window2d):
-    """dW = sum over chunks of dy[chunk] @ im2col(x[chunk])^T, each share summing its own
+    """dW = sum over chunks of dy[chunk] @ im2col(x[chunk])^T, each part summing its own
     (:class:`_WeightGradSum`). Backward unfolds each chunk again rather than keeping the
     forward pass's columns: they would be the largest memory of a step.
 
     The product is ``dot``, not ``@``: NumPy's matmul keeps the GIL when its output has
     at most 500 elements (numpy/numpy#11821), and a small layer's dW (LeNet's first,
-    6 x 25) would then run its shares one after the other, however long its sum.
+    6 x 25) would then run its parts one after the other, however long its sum.
     """
 
-    def sum_of_share(share):
-        images, part = share
-        x_share, gy_share = x[images], gy[images]
+    def sum_of_part(part):
+        images, part_win = part
+        x_part, gy_part = x[images], gy[images]
         grad_w = _WeightGradSum(backend, weight)
-        for chunk, _, cols in _unfold(backend, x_share, part, weight.nbytes):
-            grad_w.add(_as_columns(backend, gy_share[chunk]), cols)
+        for chunk, _, cols in _unfold(backend, x_part, part_win, weight.nbytes):
+            grad_w.add(_as_columns(backend, gy_part[chunk]), cols)
         return grad_w
 
-    return _WeightGradSum.of_shares(backend.map(sum_of_share, _shares(backend, win, weight.shape[0])))
+    return _WeightGradSum.of_parts(backend.map(sum_of_part, _parts(backend, win, weight.shape[0])))
 
 
 def _correlate_by_taps(backend, x, weight, win: Window2d, bias=None):
@@ -408,22 +408,22 @@ def _correlate_by_taps(backend, x, weight, win: Window2d, bias=None):
     taps = weight.transpose(2, 3, 0, 1).reshape(kh * kw * out_channels, in_channels)
     y = backend.empty((win.n, out_channels, win.oh, win.ow), x.dtype)
 
-    def compute(share):
-        images, part = share
-        x_share, y_share = x[images], y[images]
-        for chunk, chunk_win in _chunks(backend, part, x.itemsize, weight.nbytes):
-            z = backend.matmul(taps, _as_columns(backend, x_share[chunk]))  # (kh*kw*OC, b*H*W)
-            backend.tap_sum(z, chunk_win, out=y_share[chunk])
+    def compute(part):
+        images, part_win = part
+        x_part, y_part = x[images], y[images]
+        for chunk, chunk_win in _chunks(backend, part_win, x.itemsize, weight.nbytes):
+            z = backend.matmul(taps, _as_columns(backend, x_part[chunk]))  # (kh*kw*OC, b*H*W)
+            backend.tap_sum(z, chunk_win, out=y_part[chunk])
             if bias is not None:
-                y_share[chunk] += bias.reshape(-1, 1, 1)
+                y_part[chunk] += bias.reshape(-1, 1, 1)
 
-    backend.map(compute, _shares(backend, win, weight.shape[0]))
+    backend.map(compute, _parts(backend, win, weight.shape[0]))
     return y
 
 
 def _correlate_direct(backend, x, weight, win: Window2d, bias=None):
-    """Stride 1 without im2col: each share of the batch padded, then the backend's direct
-    loops (numba's ``_correlate_direct``) on its thread::
+    """Stride 1 without im2col: each part of the batch padded, then the backend's direct
+    loops (numba_kernels.py's ``_correlate_direct``) on its thread::
 
         y[n, o] = bias[o] + sum over c, i, j of weight[o, c, i, j] * x_pad[n, c, i : i + OH, j : j + OW]
 
@@ -434,25 +434,25 @@ def _correlate_direct(backend, x, weight, win: Window2d, bias=None):
     """
     y = backend.empty((win.n, weight.shape[0], win.oh, win.ow), x.dtype)
 
-    def compute(share):
-        images, part = share
-        backend.correlate_direct(backend.pad(x[images], part), weight, bias, y[images])
+    def compute(part):
+        images, part_win = part
+        backend.correlate_direct(backend.pad(x[images], part_win), weight, bias, y[images])
 
-    backend.map(compute, _shares(backend, win, weight.shape[0]))
+    backend.map(compute, _parts(backend, win, weight.shape[0]))
     return y
 
 
 def _grad_weight_direct(backend, gy, x, weight, win: Window2d):
-    """dW of :func:`_correlate_direct`, each share of the batch summing its own::
+    """dW of :func:`_correlate_direct`, each part of the batch summing its own::
 
         dW[o, c, i, j] = sum over n of sum(dy[n, o] * x_pad[n, c, i : i + OH, j : j + OW])
     """
 
-    def sum_of_share(share):
-        images, part = share
-        return backend.grad_weight_direct(backend.pad(x[images], part), gy[images], weight.shape)
+    def sum_of_part(part):
+        images, part_win = part
+        return backend.grad_weight_direct(backend.pad(x[images], part_win), gy[images], weight.shape)
 
-    return sum(backend.map(sum_of_share, _shares(backend, win, weight.shape[0])))
+    return sum(backend.map(sum_of_part, _parts(backend, win, weight.shape[0])))
 
 
 def tap_sum(backend, z, win: Window2d, out=None):
@@ -494,13 +494,13 @@ def _correlate_wide(backend, x, weight, win: Window2d, bias=None):
     w = weight.reshape(weight.shape[0], -1)
     y = backend.empty((win.n, w.shape[0], win.oh, win.ow), x.dtype)
 
-    def compute(share):
-        images, part = share
-        y_share = y[images]
-        for chunk, _, cols in _unfold_wide(backend, x[images], part, w.nbytes):
-            backend.narrow(backend.matmul(w, cols), bias, out=y_share[chunk])
+    def compute(part):
+        images, part_win = part
+        y_part = y[images]
+        for chunk, _, cols in _unfold_wide(backend, x[images], part_win, w.nbytes):
+            backend.narrow(backend.matmul(w, cols), bias, out=y_part[chunk])
 
-    backend.map(compute, _shares(backend, win, weight.shape[0]))
+    backend.map(compute, _parts(backend, win, weight.shape[0]))
     return y
 
 
@@ -519,12 +519,12 @@ def _backward_wide(backend, gy, x, weight, win: Window2d, need_x: bool, need_w: 
     w = weight.reshape(weight.shape[0], -1)
     grad_x = backend.empty(win.input_shape, gy.dtype) if need_x else None
 
-    def compute(share):  # dx of the share's images, and the share's sum of dW
-        images, part = share
-        gy_share = gy[images]
+    def compute(part):  # dx of the part's images, and the part's sum of dW
+        images, part_win = part
+        gy_part = gy[images]
         grad_w = _WeightGradSum(backend, weight)
-        for chunk, chunk_win, cols in _unfold_wide(backend, x[images], part, weight.nbytes, need_w):
-            gy_wide = backend.widen(gy_share[chunk], chunk_win)
+        for chunk, chunk_win, cols in _unfold_wide(backend, x[images], part_win, weight.nbytes, need_w):
+            gy_wide = backend.widen(gy_part[chunk], chunk_win)
             if need_w:
                 grad_w.add(gy_wide, cols)
             if need_x:
@@ -532,8 +532,8 @@ def _backward_wide(backend, gy, x, weight, win: Window2d, need_x: bool, need_w: 
                 backend.col2im_wide(cols, chunk_win, out=grad_x[images][chunk])
         return grad_w
 
-    grad_ws = backend.map(compute, _shares(backend, win, weight.shape[0]))
-    return grad_x, _WeightGradSum.of_shares(grad_ws) if need_w else None
+    grad_ws = backend.map(compute, _parts(backend, win, weight.shape[0]))
+    return grad_x, _WeightGradSum.of_parts(grad_ws) if need_w else None
 
 
 def _backward_from_dy(backend, gy, x, weight, dy_win: Window2d, wide: bool, need_x, need_w):
@@ -562,26 +562,26 @@ def _backward_from_dy(backend, gy, x, weight, dy_win: Window2d, wide: bool, need
     grad_x = backend.empty(x.shape, gy.dtype) if need_x else None
     unfold = _unfold_wide if wide else _unfold
 
-    def compute(share):  # dx of the share's images, and the share's sum of cols @ x^T
-        images, part = share
-        x_share, grad_x_share = x[images], grad_x[images] if need_x else None
+    def compute(part):  # dx of the part's images, and the part's sum of cols @ x^T
+        images, part_win = part
+        x_part, grad_x_part = x[images], grad_x[images] if need_x else None
         product = _SumOfProducts(backend)
-        for chunk, chunk_win, cols in unfold(backend, gy[images], part, weight.nbytes):
+        for chunk, chunk_win, cols in unfold(backend, gy[images], part_win, weight.nbytes):
             if need_w:
-                x_chunk = x_share[chunk]
+                x_chunk = x_part[chunk]
                 x_columns = backend.widen(x_chunk, chunk_win) if wide else _as_columns(backend, x_chunk)
                 product.add(cols, x_columns.T)
             if need_x and wide:
-                backend.narrow(backend.matmul(flipped, cols), None, out=grad_x_share[chunk])
+                backend.narrow(backend.matmul(flipped, cols), None, out=grad_x_part[chunk])
             elif need_x:
-                out = backend.matmul(flipped, cols).reshape(in_channels, chunk_win.n, part.oh, part.ow)
-                grad_x_share[chunk] = out.transpose(1, 0, 2, 3)
+                out = backend.matmul(flipped, cols).reshape(in_channels, chunk_win.n, part_win.oh, part_win.ow)
+                grad_x_part[chunk] = out.transpose(1, 0, 2, 3)
         return product.total
 
-    products = backend.map(compute, _shares(backend, dy_win, in_channels))
+    products = backend.map(compute, _parts(backend, dy_win, in_channels))
     grad_w = None
     if need_w:
-        taps = _sum_of_shares(products).reshape(out_channels, kh, kw, in_channels)[:, ::-1, ::-1]
+        taps = _sum_of_parts(products).reshape(out_channels, kh, kw, in_channels)[:, ::-1, ::-1]
         grad_w = backend.empty(weight.shape, weight.dtype)
         grad_w[...] = taps.transpose(0, 3, 1, 2)
     return grad_x, grad_w
@@ -600,28 +600,28 @@ def _flipped(backend, weight):
 
 def _wide_chunks(win: Window2d, itemsize: int, weight_bytes: int):
     """(slice of images, their window): about CONV_CHUNK_BYTES of wide columns each, and
-    at least two chunks to a share of two images or more, so that a small batch does not
-    unfold a whole share at once (LeNet's second layer at batch 32: 1.3 MB a thread,
+    at least two chunks to a part of two images or more, so that a small batch does not
+    unfold a whole part at once (LeNet's second layer at batch 32: 1.3 MB a thread,
     which the pool would hold between steps, and the step's memory would be 2x PyTorch's).
     """
     per_image = win.c * win.kh * win.kw * win.oh * win.padded_shape[3] * itemsize
     half = -(-win.n // 2)
-    yield from _split(win, max(1, min(half, max(tuning.CONV_CHUNK_BYTES, weight_bytes) // per_image)))
+    yield from _even_chunks(win, max(1, min(half, max(tuning.CONV_CHUNK_BYTES, weight_bytes) // per_image)))
 
 
 def _unfold_wide(backend, x, win: Window2d, weight_bytes: int, unfold: bool = True):
     """(slice of images, their window, their wide columns) for each chunk of ``x``
-    (padded here, a share at a time), in one reused buffer; with ``unfold`` False, the
+    (padded here, a part at a time), in one reused buffer; with ``unfold`` False, the
     buffer as it is, for a chunk's wide columns of another kind (dx's)."""
     x_pad, buffer = backend.pad(x, win) if unfold else None, None
-    for images, part in _wide_chunks(win, x.itemsize, weight_bytes):
-        size = part.c * part.kh * part.kw * part.n * part.oh * part.padded_shape[3]
+    for images, chunk_win in _wide_chunks(win, x.itemsize, weight_bytes):
+        size = chunk_win.c * chunk_win.kh * chunk_win.kw * chunk_win.n * chunk_win.oh * chunk_win.padded_shape[3]
         if buffer is None:
             buffer = backend.empty(size, x.dtype)
         if unfold:
-            yield images, part, backend.im2col_wide(x_pad[images], part, out=buffer[:size])
+            yield images, chunk_win, backend.im2col_wide(x_pad[images], chunk_win, out=buffer[:size])
         else:
-            yield images, part, buffer[:size].reshape(-1, part.n * part.oh * part.padded_shape[3])
+            yield images, chunk_win, buffer[:size].reshape(-1, chunk_win.n * chunk_win.oh * chunk_win.padded_shape[3])
 
 
 # ---- Winograd -------------------------------------------------------------------------
@@ -635,16 +635,16 @@ def _correlate_winograd(backend, x, weight, win: Window2d, alg: winograd.Algorit
     u = winograd.transform_weight(backend.xp, weight, alg)
     y = backend.empty((win.n, weight.shape[0], win.oh, win.ow), x.dtype)
 
-    def compute(share):
-        images, part = share
-        x_share, y_share = x[images], y[images]
-        for chunk, chunk_win in _winograd_chunks(part, alg, weight.shape[0], x.itemsize):
-            v = backend.winograd_input(x_share[chunk], chunk_win, alg)
-            backend.winograd_output(backend.matmul(u, v), chunk_win, alg, out=y_share[chunk])
+    def compute(part):
+        images, part_win = part
+        x_part, y_part = x[images], y[images]
+        for chunk, chunk_win in _winograd_chunks(part_win, alg, weight.shape[0], x.itemsize):
+            v = backend.winograd_input(x_part[chunk], chunk_win, alg)
+            backend.winograd_output(backend.matmul(u, v), chunk_win, alg, out=y_part[chunk])
             if bias is not None:
-                y_share[chunk] += bias.reshape(-1, 1, 1)
+                y_part[chunk] += bias.reshape(-1, 1, 1)
 
-    backend.map(compute, _shares(backend, win, weight.shape[0]))
+    backend.map(compute, _parts(backend, win, weight.shape[0]))
     return y
 
 
@@ -660,22 +660,22 @@ def _winograd_backward(backend, gy, x, weight, win: Window2d, alg, need_x, need_
     u = winograd.transform_weight(xp, weight, alg)
     grad_x = backend.empty(win.input_shape, gy.dtype) if need_x else None
 
-    def compute(share):  # dx of the share's images, and the share's sum of dU
-        images, part = share
-        x_share, gy_share = x[images], gy[images]
+    def compute(part):  # dx of the part's images, and the part's sum of dU
+        images, part_win = part
+        x_part, gy_part = x[images], gy[images]
         grad_u = _SumOfProducts(backend)
-        for chunk, chunk_win in _winograd_chunks(part, alg, weight.shape[0], gy.itemsize):
-            grad_m = backend.winograd_output_grad(gy_share[chunk], chunk_win, alg)
+        for chunk, chunk_win in _winograd_chunks(part_win, alg, weight.shape[0], gy.itemsize):
+            grad_m = backend.winograd_output_grad(gy_part[chunk], chunk_win, alg)
             if need_w:
-                v = backend.winograd_input(x_share[chunk], chunk_win, alg)
+                v = backend.winograd_input(x_part[chunk], chunk_win, alg)
                 grad_u.add(grad_m, v.transpose(0, 2, 1))
             if need_x:
                 grad_v = backend.matmul(u.transpose(0, 2, 1), grad_m)
                 grad_x[images][chunk] = backend.winograd_input_grad(grad_v, chunk_win, alg)
         return grad_u.total
 
-    grad_us = backend.map(compute, _shares(backend, win, weight.shape[0]))
-    grad_w = winograd.transform_weight_grad(xp, _sum_of_shares(grad_us), alg) if need_w else None
+    grad_us = backend.map(compute, _parts(backend, win, weight.shape[0]))
+    grad_w = winograd.transform_weight_grad(xp, _sum_of_parts(grad_us), alg) if need_w else None
     return grad_x, grad_w
 
 
@@ -683,13 +683,13 @@ def _winograd_chunks(win: Window2d, alg, out_channels: int, itemsize: int):
     """(slice of images, their window) with about WINOGRAD_CHUNK_BYTES of tiles each."""
     th, tw = alg.tiles(win)
     per_image = alg.n**2 * max(win.c, out_channels) * th * tw * itemsize
-    yield from _split(win, max(1, min(win.n, tuning.WINOGRAD_CHUNK_BYTES // per_image)))
+    yield from _even_chunks(win, max(1, min(win.n, tuning.WINOGRAD_CHUNK_BYTES // per_image)))
 
 
-# ---- chunks and shares --------------------------------------------------------------
-def _shares(backend, win: Window2d, rows: int):
-    """(slice of images, their window): the batch cut into one share per thread of the
-    backend (one share, the whole batch, on one thread or for a small layer), for
+# ---- chunks and parts --------------------------------------------------------------
+def _parts(backend, win: Window2d, rows: int):
+    """(slice of images, their window): the batch cut into one part per thread of the
+    backend (one part, the whole batch, on one thread or for a small layer), for
     products of ``rows`` rows with the columns of ``win``: their multiply-adds measure the
     work (the layer's OC * C*kh*kw * N*OH*OW, whichever the window's channels are)."""
     multiply_adds = rows * win.c * win.kh * win.kw * win.n * win.oh * win.ow
@@ -698,7 +698,7 @@ def _shares(backend, win: Window2d, rows: int):
 
 
 class _SumOfProducts:
-    """A share's sum over its chunks of the products ``a @ b`` (dW's, or Winograd's dU),
+    """A part's sum over its chunks of the products ``a @ b`` (dW's, or Winograd's dU),
     kept in an array of ``shape`` (by default the product's) from the backend's pool.
     The first product is written where the sum is kept, with no zeros to add it to, and
     each later one into a scratch buffer and added in: no temporary per chunk, and a sum
@@ -724,7 +724,7 @@ class _SumOfProducts:
 
 
 class _WeightGradSum:
-    """dW = sum over chunks of dy_cols @ cols^T, a share's sum, in whichever order of the
+    """dW = sum over chunks of dy_cols @ cols^T, a part's sum, in whichever order of the
     product costs less (dy_cols: (OC, P), cols: (C*kh*kw, P), P the chunk's pixels).
 
     Small weights take the product transposed, dW^T = cols @ dy_cols^T, which BLAS runs
@@ -746,9 +746,9 @@ class _WeightGradSum:
             self.sum.add(cols, gy_cols.T)
 
     @staticmethod
-    def of_shares(sums: list[_WeightGradSum]):
-        """dW: the shares' sums added up, laid out as the weight."""
-        total = _sum_of_shares([share.sum.total for share in sums])
+    def of_parts(sums: list[_WeightGradSum]):
+        """dW: the parts' sums added up, laid out as the weight."""
+        total = _sum_of_parts([part.sum.total for part in sums])
         first = sums[0]
         if first.in_layout:
             return total
@@ -757,8 +757,8 @@ class _WeightGradSum:
         return grad_w
 
 
-def _sum_of_shares(totals):
-    """The shares' sums (one per thread) added up in the first one's memory."""
+def _sum_of_parts(totals):
+    """The parts' sums (one per thread) added up in the first one's memory."""
     total = totals[0]
     for other in totals[1:]:
         total += other
@@ -792,22 +792,22 @@ def _chunks(backend, win: Window2d, itemsize: int, weight_bytes: int):
     pointwise = (win.kh, win.kw, win.sh, win.sw, win.ph, win.pw) == (1, 1, 1, 1, 0, 0)
     if pointwise and win.oh * win.ow >= tuning.POINTWISE_MIN_PIXELS and on_cpu:
         size = 1  # one image's columns are the image itself, a view
-    yield from _split(win, size)
+    yield from _even_chunks(win, size)
 
 
-def _split(win: Window2d, size: int):
+def _even_chunks(win: Window2d, size: int):
     """Chunks of at most ``size`` images covering the batch, as even as they can be."""
     size = -(-win.n // -(-win.n // size))  # as many chunks, evened out
     for start in range(0, win.n, size):
-        part = replace(win, n=min(size, win.n - start))
-        yield slice(start, start + part.n), part
+        chunk_win = replace(win, n=min(size, win.n - start))
+        yield slice(start, start + chunk_win.n), chunk_win
 
 
 def _unfold(backend, x, win: Window2d, weight_bytes: int):
     """(slice of images, their window, their columns) for each chunk, in one reused buffer."""
     buffer = None
-    for images, part in _chunks(backend, win, x.itemsize, weight_bytes):
-        size = part.c * part.kh * part.kw * part.n * part.oh * part.ow
+    for images, chunk_win in _chunks(backend, win, x.itemsize, weight_bytes):
+        size = chunk_win.c * chunk_win.kh * chunk_win.kw * chunk_win.n * chunk_win.oh * chunk_win.ow
         if buffer is None:
             buffer = backend.empty(size, x.dtype)
-        yield images, part, backend.im2col(x[images], part, out=buffer[:size])
+        yield images, chunk_win, backend.im2col(x[images], chunk_win, out=buffer[:size])

@@ -68,18 +68,19 @@ PARALLEL_MIN_ELEMENTS = 1 << 18  # a loop: the elements it writes
 #: layer's arrays fit in one core's cache, and halves of them written on two cores cost
 #: the next operation more than the second core saved. On an Intel Xeon (2 cores,
 #: SkylakeX BLAS kernels), LeNet-BN's step at batch 32, whose second layer takes 4.9
-#: million, ran 1.24x the 1-thread time at 2 threads when its layers were shared, 0.99x
-#: unshared (3.6 ms; LeNet: 1.10x and 0.99x), while at batch 256 both networks keep the
-#: second core's gain (0.67x and 0.72x the 1-thread time). (An AMD EPYC had gained from
-#: sharing LeNet's layers at batch 32, 3.9 -> 3.4 ms: a loss on one machine counts more
-#: than a missed gain on another.) Counted in elements of im2col's columns, as it once
-#: was, the threshold had left GoogLeNet's 1x1 layers on 12x12 maps on one thread.
+#: million, ran 1.24x the 1-thread time at 2 threads when its layers were cut into
+#: parts, 0.99x on one thread (3.6 ms; LeNet: 1.10x and 0.99x), while at batch 256 both
+#: networks keep the second core's gain (0.67x and 0.72x the 1-thread time). (An AMD
+#: EPYC had gained from cutting LeNet's layers into parts at batch 32, 3.9 -> 3.4 ms: a
+#: loss on one machine counts more than a missed gain on another.) Counted in elements
+#: of im2col's columns, as it once was, the threshold had left GoogLeNet's 1x1 layers on
+#: 12x12 maps on one thread.
 PARALLEL_MIN_MULTIPLY_ADDS = 1 << 24
 #: The sigmoid's three passes (-|x|, NumPy's exp, the division) run a block of this many
 #: elements at a time, which stays in cache from one pass to the next (smaller blocks
 #: cost more calls than they save: 16 K elements ran 1.7x slower than unblocked).
 ELEMENTWISE_BLOCK = 1 << 17
-#: window_sum's compiled loop beats NumPy's strided adds only when shared out.
+#: window_sum's compiled loop beats NumPy's strided adds only when cut into parts.
 STRIDED_MIN_THREADS = 2
 #: Batch norm's compiled sums need this many values per channel; fewer keep NumPy's
 #: (its elementwise passes, NumPy's bits, run compiled on maps of any size). ResNet-18's
