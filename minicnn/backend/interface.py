@@ -76,8 +76,9 @@ class Backend(Protocol):
 
     # ---- convolution ----------------------------------------------------------------
     def conv2d_plan(self, win: Window2d, weight_shape):
-        """This conv2d layer's algorithm, an object with ``forward`` and ``backward``, or
-        None for the chapter's im2col (functional/conv.py)."""
+        """How this conv2d layer is computed: the engine room's plan (a
+        :class:`~minicnn.engine_room.conv.ConvPlan`, each pass's row of its table), or
+        None for the chapter's im2col, forward and backward (functional/conv.py)."""
         ...
 
     def im2col(self, x, win: Window2d, out=None, value=0.0):
