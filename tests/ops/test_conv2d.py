@@ -529,6 +529,17 @@ def _plan_rows(backend, layer):
     return (None, None) if plan is None else (plan.forward_algorithm, plan.backward_algorithm)
 
 
+def test_one_pass_on_the_chapters_loop_and_the_other_on_a_row(numba_backend, torch, rng):
+    # a narrowing 1x1 layer: with im2col off, no row computes its forward (taps and wide
+    # rows need a window larger than 1x1), so functional/conv.py's loop does; its
+    # backward is still the table's dx by conv
+    layer = ((3, 6, 4, 5), (4, 6, 1, 1), 1, 0)
+    with mc.config.turned_off("im2col"):
+        forward, backward = _plan_rows(numba_backend, layer)
+        assert forward is None and backward.name == "dx by conv"
+        assert _assert_equals_torch(torch, rng, layer) == "im2col"
+
+
 @pytest.mark.parametrize("case", ROWS)
 def test_every_switch_off_is_the_reference(backend, case):
     layer = ROWS[case][0]
