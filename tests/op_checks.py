@@ -16,6 +16,7 @@ from numpy.testing import assert_allclose
 import minicnn as mc
 from minicnn import functional as MF
 from minicnn.backend import Window2d
+from minicnn.gradcheck import gradcheck
 
 # ---- the case makers ------------------------------------------------------------------------
 
@@ -67,6 +68,20 @@ class TorchF(types.SimpleNamespace):
         return (
             getattr(functional, name) if hasattr(functional, name) else getattr(self._torch, name)
         )
+
+
+def check_gradients(case, rng):
+    """A case ``(fn, makers)``: ``fn``'s gradients at inputs drawn by ``makers`` equal
+    central differences (minicnn.gradcheck, float64)."""
+    fn, makers = case
+    assert gradcheck(fn, [mc.tensor(make(rng), requires_grad=True) for make in makers])
+
+
+def check_against_torch(torch, case, rng):
+    """A case ``(fn, makers)``: ``fn`` and its gradients on minicnn equal PyTorch's
+    (:func:`run_both`) at inputs drawn by ``makers``."""
+    fn, makers = case
+    run_both(torch, fn, [make(rng) for make in makers], rng)
 
 
 def run_both(torch, fn, arrays, rng, grad_of=None):

@@ -15,7 +15,7 @@ its other checks, one file per operation in tests/ops/.
 from __future__ import annotations
 
 import pytest
-from op_checks import labels, normal, positive, run_both
+from op_checks import check_against_torch, labels, normal, positive
 
 CASES = {
     # element-wise, with broadcasting
@@ -48,5 +48,4 @@ CASES = {
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_matches_torch(backend, threads, torch, rng, case):
-    fn, makers = CASES[case]
-    run_both(torch, fn, [make(rng) for make in makers], rng)
+    check_against_torch(torch, CASES[case], rng)

@@ -247,15 +247,18 @@ ALGORITHMS: tuple[ConvAlgorithm, ...] = (
 SWITCHES: frozenset[str] = frozenset(s for row in ALGORITHMS for s in row.switches)
 
 
-def switched_on(row: ConvAlgorithm) -> bool:
-    """Whether mc.config lets ``row`` run: none of its switches off, and not the reference."""
+def rows_switched_on() -> list[ConvAlgorithm]:
+    """The rows mc.config lets run, in the table's order: none of their switches off,
+    and none at all under the reference."""
     off = config.conv_off
     if not off <= SWITCHES:
         raise ValueError(
             f"mc.config.conv_off (or MINICNN_CONV_OFF) names no conv2d algorithm: "
             f"{', '.join(sorted(off - SWITCHES))}; the switches are {', '.join(sorted(SWITCHES))}"
         )
-    return not config.reference and off.isdisjoint(row.switches)
+    if config.reference:
+        return []
+    return [row for row in ALGORITHMS if off.isdisjoint(row.switches)]
 
 
 def plan(backend, win: Window2d, weight_shape) -> ConvPlan | None:
@@ -263,7 +266,7 @@ def plan(backend, win: Window2d, weight_shape) -> ConvPlan | None:
     the first row of the table that applies to each pass, or None where every row is
     off (each pass then the chapter's loop, in functional/conv.py)."""
     weight_shape = tuple(weight_shape)
-    rows = [row for row in ALGORITHMS if switched_on(row)]
+    rows = rows_switched_on()
     forward = next((row for row in rows if row.forward is not None
                     and row.applies(backend, win, weight_shape)), None)  # fmt: skip
     backward = next((row for row in rows if row.backward is not None

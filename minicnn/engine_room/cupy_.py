@@ -193,8 +193,7 @@ class CupyBackend(NumpyBackend):
         self._run_per_channel("batch_norm_apply", x, [x, mean, inv_std, weight, bias], [x_hat, y])
         return x_hat, y
 
-    @fast_kernel(when=lambda self, gy, x_hat, scale, mean_gy, mean_gy_x_hat: _fusable(
-        self, gy, x_hat, scale, mean_gy, mean_gy_x_hat))
+    @fast_kernel(when=_fusable)
     def batch_norm_grad(self, gy, x_hat, scale, mean_gy, mean_gy_x_hat):
         dx = self.empty(gy.shape, gy.dtype)
         inputs = [gy, x_hat, scale, mean_gy, mean_gy_x_hat]
@@ -202,19 +201,19 @@ class CupyBackend(NumpyBackend):
         return dx
 
     # ---- the activations and SGD's update, fused -------------------------------------
-    @fast_kernel(when=lambda self, x: _fusable_float(self, x))
+    @fast_kernel(when=_fusable_float)
     def sigmoid(self, x):
         y = self.empty(x.shape, x.dtype)
         cupy_kernels.kernel(self.xp, "sigmoid")(x, y)
         return y
 
-    @fast_kernel(when=lambda self, gy, y: _fusable_float(self, gy, y))
+    @fast_kernel(when=_fusable_float)
     def sigmoid_backward(self, gy, y):
         dx = self.empty(gy.shape, gy.dtype)
         cupy_kernels.kernel(self.xp, "sigmoid_backward")(gy, y, dx)
         return dx
 
-    @fast_kernel(when=lambda self, gy, y: _fusable_float(self, gy, y))
+    @fast_kernel(when=_fusable_float)
     def relu_backward(self, gy, y):
         dx = self.empty(gy.shape, gy.dtype)
         cupy_kernels.kernel(self.xp, "relu_backward")(gy, y, dx)

@@ -16,13 +16,12 @@ import numpy as np
 import pytest
 from kernel_checks import NUMBA, NUMPY, dtypes, numba_threads, random
 from numpy.testing import assert_allclose, assert_array_equal
-from op_checks import away_from_zero, normal, run_both
+from op_checks import away_from_zero, check_against_torch, check_gradients, normal
 
 import minicnn as mc
 from minicnn import functional as F
 from minicnn import functional as MF  # the name the PyTorch checks use
 from minicnn.engine_room import tuning
-from minicnn.gradcheck import gradcheck
 
 # ==== 1. the gradients ====================================================================
 GRADCHECK_CASES = {
@@ -34,9 +33,7 @@ GRADCHECK_CASES = {
 
 @pytest.mark.parametrize("case", list(GRADCHECK_CASES))
 def test_gradcheck(backend, rng, case):
-    fn, makers = GRADCHECK_CASES[case]
-    inputs = [mc.tensor(make(rng), requires_grad=True) for make in makers]
-    assert gradcheck(fn, inputs)
+    check_gradients(GRADCHECK_CASES[case], rng)
 
 
 # ==== 2. PyTorch ==========================================================================
@@ -50,8 +47,7 @@ TORCH_CASES = {
 
 @pytest.mark.parametrize("case", list(TORCH_CASES))
 def test_matches_torch(backend, threads, torch, rng, case):
-    fn, makers = TORCH_CASES[case]
-    run_both(torch, fn, [make(rng) for make in makers], rng)
+    check_against_torch(torch, TORCH_CASES[case], rng)
 
 
 # ---- numerics at the edges ------------------------------------------------------------------

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from kernel_checks import NUMBA, NUMPY, assert_close_to_scale, dtypes, numba_threads, random
 from numpy.testing import assert_allclose, assert_array_equal
-from op_checks import ATOL, RTOL, TorchF, normal, run_both
+from op_checks import ATOL, RTOL, TorchF, check_against_torch, check_gradients, normal, run_both
 from pages import EXAMPLES, run_page
 
 import minicnn as mc
@@ -29,7 +29,6 @@ from minicnn import functional as F
 from minicnn import functional as MF  # the name the PyTorch checks use
 from minicnn.engine_room import tuning
 from minicnn.functional import batch_norm as fused_batch_norm
-from minicnn.gradcheck import gradcheck
 
 # ==== 1. the book's batch norm from scratch ===============================================
 EXAMPLE = EXAMPLES / "batch_norm.py"
@@ -213,9 +212,7 @@ GRADCHECK_CASES = {
 
 @pytest.mark.parametrize("case", list(GRADCHECK_CASES))
 def test_gradcheck(backend, rng, case):
-    fn, makers = GRADCHECK_CASES[case]
-    inputs = [mc.tensor(make(rng), requires_grad=True) for make in makers]
-    assert gradcheck(fn, inputs)
+    check_gradients(GRADCHECK_CASES[case], rng)
 
 
 # ==== 3. PyTorch ==========================================================================
@@ -238,8 +235,7 @@ TORCH_CASES = {
 
 @pytest.mark.parametrize("case", list(TORCH_CASES))
 def test_matches_torch(backend, threads, torch, rng, case):
-    fn, makers = TORCH_CASES[case]
-    run_both(torch, fn, [make(rng) for make in makers], rng)
+    check_against_torch(torch, TORCH_CASES[case], rng)
 
 
 # ---- batch norm: evaluation mode and the running statistics --------------------------------

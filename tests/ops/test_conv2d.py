@@ -50,7 +50,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kernel_checks import NUMBA, NUMPY, assert_close, conv_cases, dtypes, numba_threads, random
 from numpy.testing import assert_allclose, assert_array_equal
-from op_checks import WINDOWS, normal, on_backend, run_both, to_numpy, window
+from op_checks import (
+    WINDOWS,
+    check_against_torch,
+    check_gradients,
+    normal,
+    on_backend,
+    to_numpy,
+    window,
+)
 
 import minicnn as mc
 from minicnn import functional as F
@@ -222,9 +230,7 @@ GRADCHECK_CASES = {
 
 @pytest.mark.parametrize("case", list(GRADCHECK_CASES))
 def test_gradcheck(backend, rng, case):
-    fn, makers = GRADCHECK_CASES[case]
-    inputs = [mc.tensor(make(rng), requires_grad=True) for make in makers]
-    assert gradcheck(fn, inputs)
+    check_gradients(GRADCHECK_CASES[case], rng)
 
 
 # ---- the loops' gradients, derived by autograd --------------------------------------------------
@@ -288,8 +294,7 @@ TORCH_CASES = {
 
 @pytest.mark.parametrize("case", list(TORCH_CASES))
 def test_matches_torch(backend, threads, torch, rng, case):
-    fn, makers = TORCH_CASES[case]
-    run_both(torch, fn, [make(rng) for make in makers], rng)
+    check_against_torch(torch, TORCH_CASES[case], rng)
 
 
 # ==== 4. the fast paths ===================================================================

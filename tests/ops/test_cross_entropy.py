@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import numpy
 import pytest
-from op_checks import labels, normal, run_both
+from op_checks import check_against_torch, check_gradients, labels, normal
 
 import minicnn as mc
 from minicnn import functional as F
-from minicnn.gradcheck import gradcheck
 
 # ==== 1. the gradients ====================================================================
 TARGET = numpy.array([2, 0, 1, 2])
@@ -41,9 +40,7 @@ GRADCHECK_CASES = {
 
 @pytest.mark.parametrize("case", list(GRADCHECK_CASES))
 def test_gradcheck(backend, rng, case):
-    fn, makers = GRADCHECK_CASES[case]
-    inputs = [mc.tensor(make(rng), requires_grad=True) for make in makers]
-    assert gradcheck(fn, inputs)
+    check_gradients(GRADCHECK_CASES[case], rng)
 
 
 # ==== 2. PyTorch ==========================================================================
@@ -71,8 +68,7 @@ TORCH_CASES = {
 
 @pytest.mark.parametrize("case", list(TORCH_CASES))
 def test_matches_torch(backend, threads, torch, rng, case):
-    fn, makers = TORCH_CASES[case]
-    run_both(torch, fn, [make(rng) for make in makers], rng)
+    check_against_torch(torch, TORCH_CASES[case], rng)
 
 
 # ==== 3. on a GPU =========================================================================

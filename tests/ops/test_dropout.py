@@ -15,12 +15,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
-from op_checks import TorchF, normal, run_both
+from op_checks import TorchF, check_against_torch, check_gradients, normal
 
 import minicnn as mc
 from minicnn import functional as F
 from minicnn import functional as MF  # the name the PyTorch checks use
-from minicnn.gradcheck import gradcheck
 
 
 # ==== 1. the gradient =====================================================================
@@ -37,9 +36,7 @@ GRADCHECK_CASES = {
 
 @pytest.mark.parametrize("case", list(GRADCHECK_CASES))
 def test_gradcheck(backend, rng, case):
-    fn, makers = GRADCHECK_CASES[case]
-    inputs = [mc.tensor(make(rng), requires_grad=True) for make in makers]
-    assert gradcheck(fn, inputs)
+    check_gradients(GRADCHECK_CASES[case], rng)
 
 
 # ==== 2. PyTorch ==========================================================================
@@ -52,8 +49,7 @@ TORCH_CASES = {
 
 @pytest.mark.parametrize("case", list(TORCH_CASES))
 def test_matches_torch(backend, threads, torch, rng, case):
-    fn, makers = TORCH_CASES[case]
-    run_both(torch, fn, [make(rng) for make in makers], rng)
+    check_against_torch(torch, TORCH_CASES[case], rng)
 
 
 # ---- dropout: the mask is random, so compare its statistics and its scale ------------------
