@@ -23,17 +23,18 @@ from pathlib import Path
 
 import numpy
 
-from . import models, threads
+from . import config, models, threads
 from .backend import available_backends, current_backend, manual_seed, use_backend
 
 
 def main(argv=None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    try:  # the environment's choices too: MINICNN_BACKEND, OMP_NUM_THREADS, ...
+    try:  # the environment's choices too: MINICNN_BACKEND, MINICNN_CONV_OFF, OMP_NUM_THREADS, ...
         if args.backend:
             use_backend(args.backend)
         current_backend()
+        config.check_switches()
         if args.threads:
             threads.set_num_threads(args.threads)
     except (ValueError, RuntimeError) as error:

@@ -60,18 +60,24 @@ def using_reference(on: bool = True):
         reference = previous
 
 
+def check_switches(switches=None, where: str = "mc.config.conv_off (or MINICNN_CONV_OFF)") -> None:
+    """Raise ValueError naming every switch in ``switches`` (by default ``conv_off``) that
+    no row of conv2d's table has (engine_room/conv.py), and the switches there are."""
+    from .engine_room.conv import SWITCHES
+
+    unknown = sorted(set(conv_off if switches is None else switches) - SWITCHES)
+    if unknown:
+        raise ValueError(
+            f"{where}: no conv2d algorithm has the switch {', '.join(map(repr, unknown))}; "
+            f"the switches are {', '.join(sorted(SWITCHES))}"
+        )
+
+
 @contextlib.contextmanager
 def turned_off(*switches: str):
     """The conv2d algorithms of these switches off inside the ``with`` block, as well as
     those already off; ``conv_off`` restored after it."""
-    from .engine_room.conv import SWITCHES
-
-    unknown = sorted(set(switches) - SWITCHES)
-    if unknown:
-        raise ValueError(
-            f"mc.config.turned_off: no conv2d algorithm has the switch {', '.join(map(repr, unknown))}; "
-            f"the switches are {', '.join(sorted(SWITCHES))}"
-        )
+    check_switches(switches, "mc.config.turned_off")
     global conv_off
     previous, conv_off = conv_off, frozenset(conv_off) | frozenset(switches)
     try:

@@ -71,8 +71,11 @@ def run_cli(*arguments, **env_vars) -> subprocess.CompletedProcess:
                                    "backends are ['numpy', 'numba', 'cupy']"),
         ("OMP_NUM_THREADS", "many", "environment variable OMP_NUM_THREADS: expected a whole "
                                     "number of threads >= 1, got 'many'"),
+        ("MINICNN_CONV_OFF", "winogrd", "no conv2d algorithm has the switch 'winogrd'; the "
+                                        "switches are direct, dx_by_conv, im2col, taps, "
+                                        "wide_rows, winograd"),
     ],
-    ids=["MINICNN_BACKEND", "OMP_NUM_THREADS"],
+    ids=["MINICNN_BACKEND", "OMP_NUM_THREADS", "MINICNN_CONV_OFF"],
 )  # fmt: skip
 def test_a_bad_environment_is_refused_with_the_valid_choices(tmp_path, variable, value, message):
     out = tmp_path / "run"

@@ -252,10 +252,7 @@ def rows_switched_on() -> list[ConvAlgorithm]:
     and none at all under the reference."""
     off = config.conv_off
     if not off <= SWITCHES:
-        raise ValueError(
-            f"mc.config.conv_off (or MINICNN_CONV_OFF) names no conv2d algorithm: "
-            f"{', '.join(sorted(off - SWITCHES))}; the switches are {', '.join(sorted(SWITCHES))}"
-        )
+        config.check_switches()
     if config.reference:
         return []
     return [row for row in ALGORITHMS if off.isdisjoint(row.switches)]
